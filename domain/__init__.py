@@ -1,0 +1,1 @@
+"""Troth's write model: the aggregates, their events and the use cases."""

@@ -1,0 +1,1 @@
+"""Troth's read models: deterministic functions of the event log."""

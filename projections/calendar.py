@@ -1,0 +1,50 @@
+"""Local calendar arithmetic: the promiser's days and ISO weeks as instants, DST included."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+WEEK = timedelta(days=7)
+
+
+def local_date(at: datetime, tz: str) -> date:
+    """The calendar date of the instant `at` in the time zone `tz`."""
+    return at.astimezone(ZoneInfo(tz)).date()
+
+
+def week_start(at: datetime, tz: str) -> date:
+    """The Monday of the local ISO week that contains the instant `at`."""
+    day = local_date(at, tz)
+    return day - timedelta(days=day.weekday())
+
+
+def day_start_instant(day: date, tz: str) -> datetime:
+    """The UTC instant at which the local calendar day `day` begins in `tz`."""
+    zone = ZoneInfo(tz)
+    # fold=0 picks the first of two repeated midnights, which is when the day begins.
+    first = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) == datetime.combine(day, time(0)):
+        return first
+    # Midnight falls in a DST gap (e.g. Asia/Tehran, America/Santiago): the day begins at the
+    # transition, the first instant whose local date is `day`. `first` is at or after it and the
+    # fold=1 reading is before it, so bisect between them to the second (tzdata's resolution).
+    before = datetime.combine(day, time(0), tzinfo=zone).replace(fold=1).astimezone(UTC)
+    low, high = 0, int((first - before).total_seconds())
+    while high - low > 1:
+        middle = (low + high) // 2
+        if (before + timedelta(seconds=middle)).astimezone(zone).date() >= day:
+            high = middle
+        else:
+            low = middle
+    return before + timedelta(seconds=high)
+
+
+def week_end_instant(week_start: date, tz: str) -> datetime:
+    """The UTC instant at which the local week beginning on `week_start` ends (next Monday)."""
+    return day_start_instant(week_start + WEEK, tz)
+
+
+def whole_local_days(earlier: datetime, later: datetime, tz: str) -> int:
+    """The number of local calendar days from `earlier` to `later` (dates, not 24-hour spans)."""
+    return (local_date(later, tz) - local_date(earlier, tz)).days

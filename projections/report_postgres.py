@@ -1,0 +1,464 @@
+"""The PostgreSQL report view store: a connection pool, one transaction per batch."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Final, LiteralString
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+from psycopg import Connection
+from psycopg.sql import SQL, Composable, Composed, Identifier
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from projections.report_rows import policy_from_values, policy_values
+from projections.scoring import DecayedSums, OutcomeKind
+from projections.streaks import StreakState
+from projections.trend import WeekBucket
+from projections.views import (
+    REPORTS_VIEW,
+    OutcomeRow,
+    PersonRow,
+    PromiseKey,
+    PromiseRow,
+    ReportViewStore,
+    SubjectKey,
+    SubjectRow,
+    TenantRow,
+    ViewChanges,
+    WeekRow,
+)
+
+# Identity columns use the "C" collation so ORDER BY and keyset pages follow code points, as
+# in SQLite and in memory, whatever the database's default collation.
+_SUBJECT: Final = ("tenant", "kind", "person", "other")
+_SUBJECT_COLUMNS: Final = (
+    'tenant text COLLATE "C" NOT NULL, kind text COLLATE "C" NOT NULL, '
+    'person text COLLATE "C" NOT NULL, other text COLLATE "C" NOT NULL'
+)
+_COUNT_COLUMNS: Final = (
+    "kept integer NOT NULL, kept_late integer NOT NULL, broken integer NOT NULL, "
+    "lapsed integer NOT NULL, released integer NOT NULL"
+)
+_SUMS_COLUMNS: Final = "t_ref timestamptz, k double precision NOT NULL, n double precision NOT NULL"
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A table's name, column definitions, primary key and secondary indexes (name: columns)."""
+
+    name: str
+    definition: LiteralString
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, LiteralString], ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(column.split()[0] for column in self.definition.split(", "))
+
+    def create(self, schema: str) -> list[Composed]:
+        table = Identifier(schema, self.name)
+        return [
+            SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
+                table, SQL(self.definition), _names(self.key)
+            ),
+            *(
+                SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                    Identifier(f"{self.name}_{suffix}"), table, SQL(columns)
+                )
+                for suffix, columns in self.indexes
+            ),
+        ]
+
+    def select(self, schema: str, where: Composable) -> Composed:
+        return SQL("SELECT {} FROM {} WHERE {}").format(
+            _names(self.columns), Identifier(schema, self.name), where
+        )
+
+    def upsert(self, schema: str) -> Composed:
+        updates = SQL(", ").join(
+            SQL("{0} = EXCLUDED.{0}").format(Identifier(c))
+            for c in self.columns
+            if c not in self.key
+        )
+        return SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}").format(
+            Identifier(schema, self.name),
+            _names(self.columns),
+            SQL(", ").join([SQL("%s")] * len(self.columns)),
+            _names(self.key),
+            updates,
+        )
+
+    def delete(self, schema: str) -> Composed:
+        where = SQL(" AND ").join(SQL("{} = %s").format(Identifier(c)) for c in self.key)
+        return SQL("DELETE FROM {} WHERE {}").format(Identifier(schema, self.name), where)
+
+    def lookup(self, schema: str) -> Composed:
+        """The rows among keys passed as one array per key column (one statement per batch)."""
+        if len(self.key) == 1:
+            return self.select(schema, SQL("{} = ANY(%s)").format(Identifier(self.key[0])))
+        # ANY per column would match the cross product of the lists; unnest pairs them up.
+        types = dict(column.split()[:2] for column in self.definition.split(", "))
+        arrays = SQL(", ").join(SQL("%s::{}[]").format(SQL(types[c])) for c in self.key)
+        return SQL("SELECT {} FROM {} AS t JOIN unnest({}) AS k ({}) USING ({})").format(
+            SQL(", ").join(Identifier("t", c) for c in self.columns),
+            Identifier(schema, self.name),
+            arrays,
+            _names(self.key),
+            _names(self.key),
+        )
+
+
+TRACKING: Final = _Table(
+    "troth_tracking", 'view text COLLATE "C" NOT NULL, position bigint NOT NULL', ("view",)
+)
+PROMISES: Final = _Table(
+    "troth_promises",
+    'tenant text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL, id uuid NOT NULL, '
+    'promiser text COLLATE "C" NOT NULL, promisee text COLLATE "C", category text COLLATE "C", '
+    'title text NOT NULL, status text COLLATE "C" NOT NULL, due_at timestamptz, '
+    "made_at timestamptz NOT NULL, made_recorded_at timestamptz NOT NULL, outcome_kind text, "
+    "outcome_at timestamptz, outcome_position bigint, outcome_recorded_at timestamptz, "
+    "renegotiations integer NOT NULL, position bigint NOT NULL",
+    ("tenant", "key"),
+    (
+        ("id", "id"),
+        ("promiser", "tenant, promiser, status, key"),
+        ("pair", "tenant, promiser, promisee"),
+        ("category", "tenant, promiser, category"),
+    ),
+)
+OUTCOMES: Final = _Table(
+    "troth_outcomes",
+    'tenant text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL, position bigint NOT NULL, '
+    'promiser text COLLATE "C" NOT NULL, promisee text COLLATE "C", category text COLLATE "C", '
+    "kind text NOT NULL, at timestamptz NOT NULL, recorded_at timestamptz NOT NULL, "
+    "replaced_at timestamptz",
+    ("tenant", "key", "position"),
+    (
+        ("promiser", "tenant, promiser, at, position"),
+        ("pair", "tenant, promiser, promisee, at, position"),
+        ("category", "tenant, promiser, category, at, position"),
+    ),
+)
+SUBJECTS: Final = _Table(
+    "troth_subjects",
+    f"{_SUBJECT_COLUMNS}, made integer NOT NULL, {_COUNT_COLUMNS}, "
+    f"renegotiated integer NOT NULL, {_SUMS_COLUMNS}, streak jsonb NOT NULL, "
+    "position bigint NOT NULL",
+    _SUBJECT,
+    (("person", "tenant, person"),),
+)
+WEEKS: Final = _Table(
+    "troth_weeks",
+    f"{_SUBJECT_COLUMNS}, week date NOT NULL, {_COUNT_COLUMNS}, {_SUMS_COLUMNS}",
+    (*_SUBJECT, "week"),
+)
+PEOPLE: Final = _Table(
+    "troth_people",
+    'id uuid NOT NULL, tenant text COLLATE "C" NOT NULL, person text COLLATE "C" NOT NULL, '
+    "timezone text NOT NULL",
+    ("id",),
+)
+TENANTS: Final = _Table(
+    "troth_tenant_views", "id uuid NOT NULL, name text NOT NULL, policy jsonb NOT NULL", ("id",)
+)
+TABLES: Final = (TRACKING, PROMISES, OUTCOMES, SUBJECTS, WEEKS, PEOPLE, TENANTS)
+
+_SUBJECT_FILTERS: Final = {
+    "promiser": SQL("tenant = %s AND promiser = %s"),
+    "pair": SQL("tenant = %s AND promiser = %s AND promisee = %s"),
+    "category": SQL("tenant = %s AND promiser = %s AND category = %s"),
+}
+
+
+class PostgresReportViewStore(ReportViewStore):
+    """The report views in PostgreSQL tables in `schema`, written one batch per transaction."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        schema: str = "public",
+        pool_size: int = 5,
+        connect_timeout: float = 5,
+    ) -> None:
+        self._schema = schema
+        # Sessions in UTC, so every timestamptz reads back with the UTC time zone.
+        self._pool: ConnectionPool[Connection[tuple[Any, ...]]] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={
+                "connect_timeout": max(1, math.ceil(connect_timeout)),
+                "options": "-c TimeZone=UTC",
+            },
+            check=ConnectionPool.check_connection,
+            name="troth-report-views",
+            open=False,
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def create_tables(self) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            for table in TABLES:
+                for statement in table.create(self._schema):
+                    conn.execute(statement)
+
+    def drop_tables(self) -> None:
+        tables = SQL(", ").join(Identifier(self._schema, t.name) for t in TABLES)
+        with self._pool.connection() as conn:
+            conn.execute(SQL("DROP TABLE IF EXISTS {}").format(tables))
+
+    def position(self, view: str = REPORTS_VIEW) -> int:
+        rows = self._query(TRACKING.select(self._schema, SQL("view = %s")), [view])
+        return int(rows[0][1]) if rows else 0
+
+    def write(
+        self,
+        changes: ViewChanges,
+        position: int,
+        view: str = REPORTS_VIEW,
+        *,
+        previous: int | None = None,
+    ) -> None:
+        schema, table = self._schema, Identifier(self._schema, TRACKING.name)
+        advance = SQL(
+            "UPDATE {} SET position = %s WHERE view = %s AND position < %s "
+            "AND (%s::bigint IS NULL OR position = %s::bigint)"
+        )
+        start = SQL("INSERT INTO {} (view, position) VALUES (%s, %s) ON CONFLICT DO NOTHING")
+        batches: list[tuple[Composed, Iterable[Sequence[Any]]]] = [
+            (PROMISES.upsert(schema), map(_promise_values, changes.promises.values())),
+            (OUTCOMES.upsert(schema), map(_outcome_values, changes.outcomes.values())),
+            (SUBJECTS.upsert(schema), map(_subject_values, changes.subjects.values())),
+            (WEEKS.upsert(schema), map(_week_values, changes.weeks.values())),
+            (WEEKS.delete(schema), ((*_key_values(k), w) for k, w in changes.deleted_weeks)),
+            (PEOPLE.upsert(schema), map(_person_values, changes.people.values())),
+            (TENANTS.upsert(schema), map(_tenant_values, changes.tenants.values())),
+        ]
+        if position <= 0:
+            msg = f"view {view!r} cannot be set to position {position}: positions start at 1"
+            raise IntegrityError(msg)
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            # The guarded update takes the tracking row's lock: a concurrent writer of the same
+            # view waits here, then finds the position moved and changes no row. Raising inside
+            # the transaction rolls it back, so a rejected batch writes nothing.
+            cursor.execute(advance.format(table), (position, view, position, previous, previous))
+            if cursor.rowcount == 0 and previous in (None, 0):
+                cursor.execute(start.format(table), (view, position))
+            if cursor.rowcount == 0:
+                msg = f"view {view!r} is already at or past position {position}"
+                raise IntegrityError(msg)
+            for statement, rows in batches:
+                values = list(rows)
+                if values:
+                    cursor.executemany(statement, values)
+
+    def promises(self, keys: Iterable[PromiseKey]) -> dict[PromiseKey, PromiseRow]:
+        rows = map(_promise_row, self._lookup(PROMISES, list(keys)))
+        return {(r.tenant, r.key): r for r in rows}
+
+    def promises_by_id(self, ids: Iterable[UUID]) -> dict[UUID, PromiseRow]:
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        statement = PROMISES.select(self._schema, SQL("id = ANY(%s)"))
+        return {r.aggregate_id: r for r in map(_promise_row, self._query(statement, [wanted]))}
+
+    def subjects(self, keys: Iterable[SubjectKey]) -> dict[SubjectKey, SubjectRow]:
+        rows = map(_subject_row, self._lookup(SUBJECTS, [_key_values(k) for k in keys]))
+        return {r.key: r for r in rows}
+
+    def weeks(
+        self, keys: Iterable[tuple[SubjectKey, date]]
+    ) -> dict[tuple[SubjectKey, date], WeekRow]:
+        wanted = [(*_key_values(k), w) for k, w in keys]
+        return {(r.key, r.week): r for r in map(_week_row, self._lookup(WEEKS, wanted))}
+
+    def people(self, ids: Iterable[UUID]) -> dict[UUID, PersonRow]:
+        rows = map(_person_row, self._lookup(PEOPLE, [(i,) for i in ids]))
+        return {r.aggregate_id: r for r in rows}
+
+    def tenants(self, ids: Iterable[UUID]) -> dict[UUID, TenantRow]:
+        rows = map(_tenant_row, self._lookup(TENANTS, [(i,) for i in ids]))
+        return {r.aggregate_id: r for r in rows}
+
+    def subject_outcomes(self, key: SubjectKey, *, current_only: bool = True) -> list[OutcomeRow]:
+        where, params = _subject_filter(key)
+        if current_only:
+            where = SQL("{} AND replaced_at IS NULL").format(where)
+        statement = SQL("{} ORDER BY at, position").format(OUTCOMES.select(self._schema, where))
+        return list(map(_outcome_row, self._query(statement, params)))
+
+    def subject_promises(self, key: SubjectKey, *, status: str | None = None) -> list[PromiseRow]:
+        where, params = _subject_filter(key)
+        if status is not None:
+            where, params = SQL("{} AND status = %s").format(where), [*params, status]
+        select = PROMISES.select(self._schema, where)
+        statement = SQL("{} ORDER BY due_at NULLS LAST, key").format(select)
+        return list(map(_promise_row, self._query(statement, params)))
+
+    def subject_weeks(self, key: SubjectKey, first: date, last: date) -> list[WeekRow]:
+        where = SQL(
+            "tenant = %s AND kind = %s AND person = %s AND other = %s AND week BETWEEN %s AND %s"
+        )
+        statement = SQL("{} ORDER BY week").format(WEEKS.select(self._schema, where))
+        return list(map(_week_row, self._query(statement, [*_key_values(key), first, last])))
+
+    def tenant_subjects(self, tenant: str, person: str | None = None) -> list[SubjectKey]:
+        where, params = SQL("tenant = %s"), [tenant]
+        if person is not None:
+            where, params = SQL("tenant = %s AND person = %s"), [tenant, person]
+        statement = SQL("SELECT {} FROM {} WHERE {} ORDER BY kind, person, other").format(
+            _names(_SUBJECT), Identifier(self._schema, SUBJECTS.name), where
+        )
+        return [SubjectKey(*row) for row in self._query(statement, params)]
+
+    def list_promises(
+        self,
+        tenant: str,
+        *,
+        promiser: str | None = None,
+        status: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[PromiseRow]:
+        where, params = [SQL("tenant = %s")], [tenant]
+        for clause, value in (
+            (SQL("promiser = %s"), promiser),
+            (SQL("status = %s"), status),
+            (SQL("key > %s"), after),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        select = PROMISES.select(self._schema, SQL(" AND ").join(where))
+        statement = SQL("{} ORDER BY key LIMIT %s").format(select)
+        return list(map(_promise_row, self._query(statement, [*params, max(limit, 0)])))
+
+    def list_people(
+        self, tenant: str, *, after: str | None = None, limit: int = 50
+    ) -> list[SubjectRow]:
+        where, params = SQL("tenant = %s AND kind = 'promiser'"), [tenant]
+        if after is not None:
+            where, params = (
+                SQL("tenant = %s AND kind = 'promiser' AND person > %s"),
+                [tenant, after],
+            )
+        statement = SQL("{} ORDER BY person LIMIT %s").format(SUBJECTS.select(self._schema, where))
+        return list(map(_subject_row, self._query(statement, [*params, max(limit, 0)])))
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _query(self, statement: Composed, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as conn:
+            return conn.execute(statement, params).fetchall()
+
+    def _lookup(self, table: _Table, keys: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        if not keys:
+            return []
+        columns = [list(column) for column in zip(*keys, strict=True)]
+        return self._query(table.lookup(self._schema), columns)
+
+
+def _names(columns: Iterable[str]) -> Composed:
+    return SQL(", ").join(map(Identifier, columns))
+
+
+def _subject_filter(key: SubjectKey) -> tuple[Composable, list[Any]]:
+    where = _SUBJECT_FILTERS.get(key.kind)
+    if where is None:
+        msg = f"unknown subject kind {key.kind!r}"
+        raise ValueError(msg)
+    params = [key.tenant, key.person] + ([key.other] if key.kind != "promiser" else [])
+    return where, params
+
+
+def _key_values(key: SubjectKey) -> tuple[str, str, str, str]:
+    return (key.tenant, key.kind, key.person, key.other)
+
+
+def _promise_values(p: PromiseRow) -> tuple[Any, ...]:
+    return (
+        p.tenant, p.key, p.aggregate_id, p.promiser, p.promisee, p.category, p.title, p.status,
+        p.due_at, p.made_at, p.made_recorded_at,
+        None if p.outcome_kind is None else p.outcome_kind.value, p.outcome_at,
+        p.outcome_position, p.outcome_recorded_at, p.renegotiations, p.position,
+    )  # fmt: skip
+
+
+def _promise_row(r: Sequence[Any]) -> PromiseRow:
+    return PromiseRow(
+        aggregate_id=r[2], tenant=r[0], key=r[1], promiser=r[3], promisee=r[4], category=r[5],
+        title=r[6], status=r[7], due_at=r[8], made_at=r[9], made_recorded_at=r[10],
+        outcome_kind=None if r[11] is None else OutcomeKind(r[11]), outcome_at=r[12],
+        outcome_position=r[13], outcome_recorded_at=r[14], renegotiations=r[15],
+        position=r[16],
+    )  # fmt: skip
+
+
+def _outcome_values(o: OutcomeRow) -> tuple[Any, ...]:
+    return (
+        o.tenant, o.key, o.position, o.promiser, o.promisee, o.category, o.kind.value, o.at,
+        o.recorded_at, o.replaced_at,
+    )  # fmt: skip
+
+
+def _outcome_row(r: Sequence[Any]) -> OutcomeRow:
+    return OutcomeRow(
+        tenant=r[0], key=r[1], position=r[2], promiser=r[3], promisee=r[4], category=r[5],
+        kind=OutcomeKind(r[6]), at=r[7], recorded_at=r[8], replaced_at=r[9],
+    )  # fmt: skip
+
+
+def _subject_values(s: SubjectRow) -> tuple[Any, ...]:
+    counts = (s.made, s.kept, s.kept_late, s.broken, s.lapsed, s.released, s.renegotiated)
+    sums = (s.sums.t_ref, s.sums.k, s.sums.n)
+    return (*_key_values(s.key), *counts, *sums, Jsonb(s.streak.to_dict()), s.position)
+
+
+def _subject_row(r: Sequence[Any]) -> SubjectRow:
+    return SubjectRow(
+        SubjectKey(*r[0:4]), made=r[4], kept=r[5], kept_late=r[6], broken=r[7], lapsed=r[8],
+        released=r[9], renegotiated=r[10], sums=DecayedSums(*r[11:14]),
+        streak=StreakState.from_dict(r[14]), position=r[15],
+    )  # fmt: skip
+
+
+def _week_values(w: WeekRow) -> tuple[Any, ...]:
+    b = w.bucket
+    counts = (b.kept, b.kept_late, b.broken, b.lapsed, b.released)
+    return (*_key_values(w.key), w.week, *counts, b.sums.t_ref, b.sums.k, b.sums.n)
+
+
+def _week_row(r: Sequence[Any]) -> WeekRow:
+    bucket = WeekBucket(
+        kept=r[5], kept_late=r[6], broken=r[7], lapsed=r[8], released=r[9],
+        sums=DecayedSums(*r[10:13]),
+    )  # fmt: skip
+    return WeekRow(SubjectKey(*r[0:4]), r[4], bucket)
+
+
+def _person_values(p: PersonRow) -> tuple[Any, ...]:
+    return (p.aggregate_id, p.tenant, p.person, p.timezone)
+
+
+def _person_row(r: Sequence[Any]) -> PersonRow:
+    return PersonRow(r[0], r[1], r[2], r[3])
+
+
+def _tenant_values(t: TenantRow) -> tuple[Any, ...]:
+    return (t.aggregate_id, t.name, Jsonb(policy_values(t.policy)))
+
+
+def _tenant_row(r: Sequence[Any]) -> TenantRow:
+    return TenantRow(r[0], r[1], policy_from_values(r[2]))

@@ -1,0 +1,234 @@
+"""Reports read from the views: the current one in a few row reads, any past one from scratch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Final
+
+from domain.identity import person_id, tenant_id
+from domain.policy import ScoringPolicy
+from projections.calendar import day_start_instant
+from projections.scoring import (
+    DecayedSums,
+    OutcomeKind,
+    Score,
+    ScoredOutcome,
+    score_at,
+    score_from_sums,
+)
+from projections.streaks import Streaks, StreakState
+from projections.trend import Trend, trend_at, trend_from_buckets, window
+from projections.views import OutcomeRow, PromiseRow, ReportViewStore, SubjectKey, SubjectRow
+
+DEFAULT_WEEKS: Final = 12
+EXPLANATION_WINDOW: Final = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many promises were made, and how their current outcomes stand."""
+
+    made: int
+    kept: int
+    kept_late: int
+    broken: int
+    lapsed: int
+    released: int
+    renegotiated: int
+    open: int
+    overdue: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a report shows about one subject at one instant."""
+
+    subject: SubjectKey
+    at: datetime
+    known_at: datetime | None
+    timezone: str
+    policy: ScoringPolicy
+    score: Score
+    counts: Counts
+    streaks: Streaks
+    trend: Trend
+    open_promises: tuple[PromiseRow, ...]
+    overdue_promises: tuple[PromiseRow, ...]
+    recent: Counts
+
+
+class ReportReader:
+    """Builds reports from a `ReportViewStore`."""
+
+    def __init__(self, store: ReportViewStore) -> None:
+        self.store = store
+
+    def exists(self, key: SubjectKey) -> bool:
+        """Whether the subject has any promise."""
+        return key in self.store.subjects([key])
+
+    def context(self, tenant: str, person: str) -> tuple[str, ScoringPolicy]:
+        """The person's time zone and the tenant's scoring policy."""
+        people = self.store.people([person_id(tenant, person)])
+        tenants = self.store.tenants([tenant_id(tenant)])
+        timezone = next(iter(people.values())).timezone if people else "UTC"
+        policy = next(iter(tenants.values())).policy if tenants else ScoringPolicy()
+        return timezone, policy
+
+    def report(
+        self,
+        key: SubjectKey,
+        *,
+        now: datetime,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+        weeks: int = DEFAULT_WEEKS,
+    ) -> Report | None:
+        """The subject's report at `as_of` (default now) as known at `known_at` (default: all)."""
+        row = self.store.subjects([key]).get(key)
+        if row is None:
+            return None
+        timezone, policy = self.context(key.tenant, key.person)
+        when = as_of or known_at or now
+        promises = self.store.subject_promises(key)
+        if known_at is not None:
+            promises = [p for p in promises if p.made_recorded_at <= known_at]
+        promises = [p for p in promises if p.made_at <= when]
+        current = as_of is None and known_at is None and _settled_by(row, when)
+        if current:
+            score, streaks, trend = self._current(row, when, timezone, weeks, policy)
+            outcomes = None
+        else:
+            outcomes = _visible(
+                self.store.subject_outcomes(key, current_only=False), when, known_at
+            )
+            scored = [ScoredOutcome(o.kind, o.at, o.position) for o in outcomes]
+            score = score_at(scored, when, policy)
+            streaks = StreakState.replay(scored, timezone).at(when, timezone)
+            trend = trend_at(scored, when, timezone, weeks, policy)
+        settled = {(o.tenant, o.key): o for o in outcomes} if outcomes is not None else None
+        open_ = tuple(p for p in promises if _is_open(p, settled))
+        overdue = tuple(p for p in open_ if p.due_at is not None and p.due_at < when)
+        counts = self._counts(row, promises, outcomes, len(open_), len(overdue))
+        recent_outcomes = (
+            outcomes
+            if outcomes is not None
+            else self.store.subject_outcomes(key, current_only=True)
+        )
+        recent = _tally(
+            [o for o in recent_outcomes if when - EXPLANATION_WINDOW < o.at <= when], 0, 0, 0
+        )
+        return Report(
+            subject=key,
+            at=when,
+            known_at=known_at,
+            timezone=timezone,
+            policy=policy,
+            score=score,
+            counts=counts,
+            streaks=streaks,
+            trend=trend,
+            open_promises=open_,
+            overdue_promises=overdue,
+            recent=recent,
+        )
+
+    def _current(
+        self, row: SubjectRow, when: datetime, timezone: str, weeks: int, policy: ScoringPolicy
+    ) -> tuple[Score, Streaks, Trend]:
+        half_life = policy.half_life
+        k, n = row.sums.at(when, half_life) if row.sums.t_ref is not None else (0.0, 0.0)
+        score = score_from_sums(k, n, policy)
+        streaks = row.streak.at(when, timezone)
+        starts = window(when, timezone, weeks)
+        rows = self.store.subject_weeks(row.key, starts[0], starts[-1])
+        buckets = {r.week: r.bucket for r in rows}
+        # The sums of everything before the window = all sums minus the window's weeks,
+        # valued just before the window starts (exponentials extend to earlier instants).
+        start = day_start_instant(starts[0], timezone) - timedelta(microseconds=1)
+        prior_k, prior_n = _value(row.sums, start, half_life)
+        for bucket in buckets.values():
+            bucket_k, bucket_n = _value(bucket.sums, start, half_life)
+            prior_k -= bucket_k
+            prior_n -= bucket_n
+        prior = (
+            DecayedSums(start, prior_k, prior_n) if row.sums.t_ref is not None else DecayedSums()
+        )
+        trend = trend_from_buckets(prior, buckets, when, timezone, weeks, policy=policy)
+        return score, streaks, trend
+
+    @staticmethod
+    def _counts(
+        row: SubjectRow,
+        promises: list[PromiseRow],
+        outcomes: list[OutcomeRow] | None,
+        open_: int,
+        overdue: int,
+    ) -> Counts:
+        if outcomes is None:
+            return Counts(
+                made=row.made,
+                kept=row.kept,
+                kept_late=row.kept_late,
+                broken=row.broken,
+                lapsed=row.lapsed,
+                released=row.released,
+                renegotiated=row.renegotiated,
+                open=open_,
+                overdue=overdue,
+            )
+        # Renegotiations carry no time in the view: a past report counts those of the
+        # promises it shows, whenever they happened.
+        tally = _tally(outcomes, len(promises), open_, overdue)
+        return replace(tally, renegotiated=sum(p.renegotiations for p in promises))
+
+
+def _value(sums: DecayedSums, when: datetime, half_life: timedelta) -> tuple[float, float]:
+    if sums.t_ref is None:
+        return 0.0, 0.0
+    factor = 0.5 ** ((when - sums.t_ref).total_seconds() / half_life.total_seconds())
+    return sums.k * factor, sums.n * factor
+
+
+def _settled_by(row: SubjectRow, when: datetime) -> bool:
+    """Whether every outcome folded into the row is at or before `when`."""
+    latest = row.streak.last_at
+    return (latest is None or latest <= when) and (row.sums.t_ref is None or row.sums.t_ref <= when)
+
+
+def _visible(rows: list[OutcomeRow], when: datetime, known_at: datetime | None) -> list[OutcomeRow]:
+    """The outcomes current as known at `known_at`, with outcome time at or before `when`."""
+    visible = []
+    for row in rows:
+        if known_at is None:
+            if row.replaced_at is not None:
+                continue
+        elif row.recorded_at > known_at or (
+            row.replaced_at is not None and row.replaced_at <= known_at
+        ):
+            continue
+        if row.at <= when:
+            visible.append(row)
+    return sorted(visible, key=lambda r: (r.at, r.position))
+
+
+def _is_open(promise: PromiseRow, settled: dict[tuple[str, str], OutcomeRow] | None) -> bool:
+    if settled is None:
+        return promise.status == "open"
+    return (promise.tenant, promise.key) not in settled
+
+
+def _tally(outcomes: list[OutcomeRow], made: int, open_: int, overdue: int) -> Counts:
+    kinds = [o.kind for o in outcomes]
+    return Counts(
+        made=made,
+        kept=kinds.count(OutcomeKind.KEPT),
+        kept_late=kinds.count(OutcomeKind.KEPT_LATE),
+        broken=kinds.count(OutcomeKind.BROKEN),
+        lapsed=kinds.count(OutcomeKind.LAPSED),
+        released=kinds.count(OutcomeKind.RELEASED),
+        renegotiated=0,
+        open=open_,
+        overdue=overdue,
+    )

@@ -1,0 +1,408 @@
+"""The report projection: turns a batch of events into one `ViewChanges`.
+
+It is a deterministic function of the events and the view's prior rows: no clock, no reads
+of the write model. Rows a batch needs are read once in bulk, changed in memory in event
+order, and returned for the store to write with the batch's tracking position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any, Final
+from uuid import UUID
+
+from domain.identity import person_id, tenant_id
+from domain.person import Person
+from domain.policy import ScoringPolicy
+from domain.promise import Promise
+from domain.tenant import Tenant
+from projections.calendar import week_start
+from projections.scoring import DecayedSums, OutcomeKind, ScoredOutcome, credit_and_mass
+from projections.streaks import StreakState
+from projections.trend import WeekBucket
+from projections.views import (
+    OutcomeRow,
+    PersonRow,
+    PromiseRow,
+    ReportViewStore,
+    SubjectKey,
+    SubjectRow,
+    TenantRow,
+    ViewChanges,
+    WeekRow,
+    subject_keys,
+)
+
+DEFAULT_TIMEZONE: Final = "UTC"
+COUNTERS: Final = {
+    OutcomeKind.KEPT: "kept",
+    OutcomeKind.KEPT_LATE: "kept_late",
+    OutcomeKind.BROKEN: "broken",
+    OutcomeKind.LAPSED: "lapsed",
+    OutcomeKind.RELEASED: "released",
+}
+OUTCOME_EVENTS: Final = (
+    Promise.Kept,
+    Promise.Broken,
+    Promise.Released,
+    Promise.Lapsed,
+    Promise.OutcomeCorrected,
+)
+
+
+def outcome_kind(event: Any) -> OutcomeKind:
+    """The scoring kind an outcome event records."""
+    if isinstance(event, Promise.OutcomeCorrected):
+        name = event.outcome
+        if name == "kept":
+            return OutcomeKind.KEPT_LATE if event.is_late else OutcomeKind.KEPT
+        return OutcomeKind(name)
+    if isinstance(event, Promise.Kept):
+        return OutcomeKind.KEPT_LATE if event.is_late else OutcomeKind.KEPT
+    if isinstance(event, Promise.Broken):
+        return OutcomeKind.BROKEN
+    if isinstance(event, Promise.Released):
+        return OutcomeKind.RELEASED
+    return OutcomeKind.LAPSED
+
+
+def scored(row: OutcomeRow) -> ScoredOutcome:
+    """An outcome row as the scoring functions take it."""
+    return ScoredOutcome(row.kind, row.at, row.position)
+
+
+@dataclass
+class _Batch:
+    """The rows one batch works on, and which of them changed."""
+
+    store: ReportViewStore
+    promises: dict[UUID, PromiseRow] = field(default_factory=dict)
+    subjects: dict[SubjectKey, SubjectRow] = field(default_factory=dict)
+    weeks: dict[tuple[SubjectKey, date], WeekRow | None] = field(default_factory=dict)
+    people: dict[UUID, PersonRow] = field(default_factory=dict)
+    tenants: dict[UUID, TenantRow] = field(default_factory=dict)
+    changes: ViewChanges = field(default_factory=ViewChanges)
+
+    def subject(self, key: SubjectKey) -> SubjectRow:
+        if key not in self.subjects:
+            self.subjects[key] = self.store.subjects([key]).get(key) or SubjectRow(key)
+        return self.subjects[key]
+
+    def put_subject(self, row: SubjectRow) -> None:
+        self.subjects[row.key] = row
+        self.changes.subjects[row.key] = row
+
+    def week(self, key: SubjectKey, week: date) -> WeekBucket:
+        if (key, week) not in self.weeks:
+            self.weeks[(key, week)] = self.store.weeks([(key, week)]).get((key, week))
+        row = self.weeks[(key, week)]
+        return row.bucket if row is not None else WeekBucket()
+
+    def put_week(self, key: SubjectKey, week: date, bucket: WeekBucket) -> None:
+        row = WeekRow(key, week, bucket)
+        self.weeks[(key, week)] = row
+        self.changes.weeks[(key, week)] = row
+        self.changes.deleted_weeks.discard((key, week))
+
+    def timezone(self, tenant: str, person: str) -> str:
+        row = self.people.get(person_id(tenant, person))
+        return row.timezone if row is not None else DEFAULT_TIMEZONE
+
+    def policy(self, tenant: str) -> ScoringPolicy:
+        row = self.tenants.get(tenant_id(tenant))
+        return row.policy if row is not None else ScoringPolicy()
+
+    def put_person(self, row: PersonRow) -> None:
+        self.people[row.aggregate_id] = row
+        self.changes.people[row.aggregate_id] = row
+
+    def put_tenant(self, row: TenantRow) -> None:
+        self.tenants[row.aggregate_id] = row
+        self.changes.tenants[row.aggregate_id] = row
+
+    def put_promise(self, aggregate_id: UUID, row: PromiseRow) -> None:
+        self.promises[aggregate_id] = row
+        self.changes.promises[(row.tenant, row.key)] = row
+
+    def put_outcome(self, row: OutcomeRow) -> None:
+        self.changes.outcomes[(row.tenant, row.key, row.position)] = row
+
+    def current_outcomes(self, key: SubjectKey) -> list[OutcomeRow]:
+        """The subject's current outcomes: the stored ones overlaid with this batch's."""
+        rows = {(r.tenant, r.key, r.position): r for r in self.store.subject_outcomes(key)}
+        for identity, row in self.changes.outcomes.items():
+            if _matches(key, row):
+                rows[identity] = row
+        current = [r for r in rows.values() if r.replaced_at is None]
+        return sorted(current, key=lambda r: (r.at, r.position))
+
+
+def _matches(key: SubjectKey, row: OutcomeRow | PromiseRow) -> bool:
+    if row.tenant != key.tenant or row.promiser != key.person:
+        return False
+    if key.kind == "pair":
+        return row.promisee == key.other
+    if key.kind == "category":
+        return row.category == key.other
+    return True
+
+
+class ReportProjection:
+    """Applies events to the report views (promises, outcomes, subjects, weeks)."""
+
+    def __init__(self, store: ReportViewStore) -> None:
+        self.store = store
+
+    def apply(self, events: Sequence[Any], positions: Sequence[int]) -> ViewChanges:
+        """The changes `events` (with their notification ids) make to the views."""
+        batch = self._prefetch(events)
+        for event, position in zip(events, positions, strict=True):
+            self._apply(batch, event, position)
+        return batch.changes
+
+    def _prefetch(self, events: Sequence[Any]) -> _Batch:
+        batch = _Batch(self.store)
+        wanted = {
+            e.originator_id
+            for e in events
+            if isinstance(e, Promise.Event) and not isinstance(e, Promise.Made)
+        }
+        batch.promises.update(self.store.promises_by_id(wanted))
+        tenants = {tenant_id(row.tenant) for row in batch.promises.values()}
+        people = {person_id(row.tenant, row.promiser) for row in batch.promises.values()}
+        for event in events:
+            if isinstance(event, Promise.Made):
+                tenants.add(tenant_id(event.tenant))
+                people.add(person_id(event.tenant, event.promiser))
+            elif isinstance(event, Person.Event):
+                people.add(event.originator_id)
+            elif isinstance(event, Tenant.Event):
+                tenants.add(event.originator_id)
+        batch.tenants.update(self.store.tenants(tenants))
+        batch.people.update(self.store.people(people))
+        keys = {
+            k
+            for row in batch.promises.values()
+            for k in subject_keys(row.tenant, row.promiser, row.promisee, row.category)
+        }
+        for event in events:
+            if isinstance(event, Promise.Made):
+                keys.update(
+                    subject_keys(event.tenant, event.promiser, event.promisee, event.category)
+                )
+        batch.subjects.update(self.store.subjects(keys))
+        week_keys = set()
+        for row in batch.promises.values():
+            if row.outcome_at is not None:
+                tz = batch.timezone(row.tenant, row.promiser)
+                for key in subject_keys(row.tenant, row.promiser, row.promisee, row.category):
+                    week_keys.add((key, week_start(row.outcome_at, tz)))
+        for event in events:
+            if isinstance(event, OUTCOME_EVENTS) and event.originator_id in batch.promises:
+                row = batch.promises[event.originator_id]
+                tz = batch.timezone(row.tenant, row.promiser)
+                for key in subject_keys(row.tenant, row.promiser, row.promisee, row.category):
+                    week_keys.add((key, week_start(event.at, tz)))
+        found = self.store.weeks(week_keys)
+        batch.weeks.update({k: found.get(k) for k in week_keys})
+        return batch
+
+    def _apply(self, batch: _Batch, event: Any, position: int) -> None:
+        if isinstance(event, Promise.Made):
+            self._made(batch, event, position)
+        elif isinstance(event, Promise.Renegotiated):
+            self._renegotiated(batch, event, position)
+        elif isinstance(event, OUTCOME_EVENTS):
+            self._outcome(batch, event, position)
+        elif isinstance(event, Person.Registered):
+            if event.originator_id not in batch.people:
+                batch.put_person(PersonRow(event.originator_id, event.tenant, event.key))
+        elif isinstance(event, Person.TimezoneChanged):
+            self._timezone(batch, event)
+        elif isinstance(event, Tenant.Registered):
+            if event.originator_id not in batch.tenants:
+                batch.put_tenant(TenantRow(event.originator_id, event.name))
+        elif isinstance(event, Tenant.ScoringPolicyChanged):
+            self._policy(batch, event)
+
+    def _made(self, batch: _Batch, event: Any, position: int) -> None:
+        if event.originator_id in batch.promises:
+            return  # a replayed event: already applied
+        row = PromiseRow(
+            aggregate_id=event.originator_id,
+            tenant=event.tenant,
+            key=event.key,
+            promiser=event.promiser,
+            promisee=event.promisee,
+            category=event.category,
+            title=event.title,
+            status="open",
+            due_at=event.due_at,
+            made_at=event.made_at,
+            made_recorded_at=event.timestamp,
+            renegotiations=0,
+            position=position,
+        )
+        batch.put_promise(event.originator_id, row)
+        for key in subject_keys(row.tenant, row.promiser, row.promisee, row.category):
+            subject = batch.subject(key)
+            batch.put_subject(replace(subject, made=subject.made + 1, position=position))
+
+    def _renegotiated(self, batch: _Batch, event: Any, position: int) -> None:
+        row = batch.promises.get(event.originator_id)
+        if row is None or row.position >= position:
+            return
+        batch.put_promise(
+            event.originator_id,
+            replace(
+                row, due_at=event.due_at, renegotiations=row.renegotiations + 1, position=position
+            ),
+        )
+        for key in subject_keys(row.tenant, row.promiser, row.promisee, row.category):
+            subject = batch.subject(key)
+            batch.put_subject(
+                replace(subject, renegotiated=subject.renegotiated + 1, position=position)
+            )
+
+    def _outcome(self, batch: _Batch, event: Any, position: int) -> None:
+        row = batch.promises.get(event.originator_id)
+        if row is None or row.position >= position:
+            return
+        kind = outcome_kind(event)
+        new = OutcomeRow(
+            tenant=row.tenant,
+            key=row.key,
+            promiser=row.promiser,
+            promisee=row.promisee,
+            category=row.category,
+            kind=kind,
+            at=event.at,
+            position=position,
+            recorded_at=event.timestamp,
+        )
+        old: OutcomeRow | None = None
+        if row.outcome_kind is not None and row.outcome_at is not None:
+            old = OutcomeRow(
+                tenant=row.tenant,
+                key=row.key,
+                promiser=row.promiser,
+                promisee=row.promisee,
+                category=row.category,
+                kind=row.outcome_kind,
+                at=row.outcome_at,
+                position=row.outcome_position or 0,
+                recorded_at=row.outcome_recorded_at or event.timestamp,
+                replaced_at=event.timestamp,
+            )
+            batch.put_outcome(old)
+        batch.put_outcome(new)
+        batch.put_promise(
+            event.originator_id,
+            replace(
+                row,
+                status="kept" if kind.is_kept else kind.value,
+                outcome_kind=kind,
+                outcome_at=new.at,
+                outcome_position=position,
+                outcome_recorded_at=new.recorded_at,
+                position=position,
+            ),
+        )
+        tz = batch.timezone(row.tenant, row.promiser)
+        policy = batch.policy(row.tenant)
+        for key in subject_keys(row.tenant, row.promiser, row.promisee, row.category):
+            subject = batch.subject(key)
+            if old is not None:
+                subject = _count(subject, old.kind, -1, policy, old.at, remove=True)
+                week = week_start(old.at, tz)
+                batch.put_week(key, week, batch.week(key, week).remove(scored(old), policy))
+            subject = _count(subject, kind, 1, policy, new.at)
+            week = week_start(new.at, tz)
+            batch.put_week(key, week, batch.week(key, week).add(scored(new), policy))
+            streak = subject.streak
+            if old is None and _in_order(streak, new):
+                streak = streak.append(scored(new), tz)
+            else:
+                # An earlier outcome time, or a correction: replay this subject's history.
+                streak = StreakState.replay(map(scored, batch.current_outcomes(key)), tz)
+            batch.put_subject(replace(subject, streak=streak, position=position))
+
+    def _timezone(self, batch: _Batch, event: Any) -> None:
+        person = batch.people.get(event.originator_id)
+        if person is None or person.timezone == event.timezone:
+            return
+        batch.put_person(replace(person, timezone=event.timezone))
+        # Local weeks and days moved: rebuild this person's weeks and streaks.
+        self._rebuild(batch, self._subjects_of(batch, person.tenant, person.person))
+
+    def _policy(self, batch: _Batch, event: Any) -> None:
+        tenant = batch.tenants.get(event.originator_id)
+        if tenant is None or tenant.policy == event.policy:
+            return
+        batch.put_tenant(replace(tenant, policy=event.policy))
+        # Credits, masses and the half-life changed: every sum of the tenant is recomputed.
+        self._rebuild(batch, self._subjects_of(batch, tenant.name, None))
+
+    @staticmethod
+    def _subjects_of(batch: _Batch, tenant: str, person: str | None) -> list[SubjectKey]:
+        keys = set(batch.store.tenant_subjects(tenant, person))
+        keys.update(k for k in batch.subjects if k.tenant == tenant and person in (None, k.person))
+        return sorted(keys)
+
+    def _rebuild(self, batch: _Batch, keys: Iterable[SubjectKey]) -> None:
+        """Recompute streaks, sums and weeks of `keys` from their current outcomes."""
+        for key in keys:
+            tz = batch.timezone(key.tenant, key.person)
+            policy = batch.policy(key.tenant)
+            outcomes = batch.current_outcomes(key)
+            for old in self.store.subject_weeks(key, date.min, date.max):
+                batch.changes.deleted_weeks.add((key, old.week))
+                batch.weeks[(key, old.week)] = None
+            for identity in [k for k in batch.changes.weeks if k[0] == key]:
+                del batch.changes.weeks[identity]
+                batch.changes.deleted_weeks.add(identity)
+            buckets: dict[date, WeekBucket] = {}
+            sums = DecayedSums()
+            for row in outcomes:
+                week = week_start(row.at, tz)
+                buckets[week] = buckets.get(week, WeekBucket()).add(scored(row), policy)
+                weights = credit_and_mass(row.kind, policy)
+                if weights is not None:
+                    sums = sums.add(row.at, *weights, policy.half_life)
+            for week, bucket in buckets.items():
+                batch.put_week(key, week, bucket)
+            subject = batch.subject(key)
+            batch.put_subject(
+                replace(
+                    subject,
+                    sums=sums,
+                    streak=StreakState.replay(map(scored, outcomes), tz),
+                )
+            )
+
+
+def _in_order(streak: StreakState, outcome: OutcomeRow) -> bool:
+    return streak.last_at is None or (outcome.at, outcome.position) >= (
+        streak.last_at,
+        streak.last_order,
+    )
+
+
+def _count(
+    subject: SubjectRow,
+    kind: OutcomeKind,
+    step: int,
+    policy: ScoringPolicy,
+    at: datetime,
+    *,
+    remove: bool = False,
+) -> SubjectRow:
+    name = COUNTERS[kind]
+    subject = replace(subject, **{name: getattr(subject, name) + step})
+    weights = credit_and_mass(kind, policy)
+    if weights is None:
+        return subject
+    change = subject.sums.remove if remove else subject.sums.add
+    return replace(subject, sums=change(at, *weights, policy.half_life))

@@ -1,0 +1,144 @@
+"""The consistency score: outcome credit and mass, decayed sums, and the score with its band."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from domain.policy import ScoringPolicy
+
+BAND_Z = 1.2816
+"""The standard normal quantile of 0.9: the band holds the central 80%."""
+
+
+class OutcomeKind(StrEnum):
+    """How a promise ended, as far as scoring is concerned."""
+
+    KEPT = "kept"
+    KEPT_LATE = "kept_late"
+    BROKEN = "broken"
+    LAPSED = "lapsed"
+    RELEASED = "released"
+
+    @property
+    def is_breach(self) -> bool:
+        """Broken or lapsed: the outcomes that end a streak."""
+        return self in (OutcomeKind.BROKEN, OutcomeKind.LAPSED)
+
+    @property
+    def is_kept(self) -> bool:
+        """Kept, on time or late."""
+        return self in (OutcomeKind.KEPT, OutcomeKind.KEPT_LATE)
+
+
+@dataclass(frozen=True)
+class ScoredOutcome:
+    """A promise's current outcome: its kind, outcome time, and recording order (tie-breaker)."""
+
+    kind: OutcomeKind
+    at: datetime
+    order: int
+
+
+def credit_and_mass(kind: OutcomeKind, policy: ScoringPolicy) -> tuple[float, float] | None:
+    """The outcome's credit `c` and mass `m` from the specification's table; None if released."""
+    if kind is OutcomeKind.KEPT:
+        return 1.0, 1.0
+    if kind is OutcomeKind.KEPT_LATE:
+        return policy.late_credit, 1.0
+    if kind.is_breach:
+        return 0.0, policy.broken_weight
+    return None
+
+
+def _halvings(later: datetime, earlier: datetime, half_life: timedelta) -> float:
+    return (later - earlier).total_seconds() / half_life.total_seconds()
+
+
+@dataclass(frozen=True)
+class DecayedSums:
+    """The score's sums `K` and `N`, decayed to the reference instant `t_ref` (O(1) state)."""
+
+    t_ref: datetime | None = None
+    k: float = 0.0
+    n: float = 0.0
+
+    def add(self, at: datetime, credit: float, mass: float, half_life: timedelta) -> DecayedSums:
+        """These sums with an outcome at `at` added, in any order relative to earlier adds."""
+        return self._shifted(at, credit * mass, mass, half_life)
+
+    def remove(self, at: datetime, credit: float, mass: float, half_life: timedelta) -> DecayedSums:
+        """These sums with an earlier-added outcome taken out (a correction or a duplicate)."""
+        return self._shifted(at, -credit * mass, -mass, half_life)
+
+    def merge(self, other: DecayedSums, half_life: timedelta) -> DecayedSums:
+        """The sums of both sets of outcomes, rebased to the later reference instant."""
+        if other.t_ref is None:
+            return self
+        return self._shifted(other.t_ref, other.k, other.n, half_life)
+
+    def at(self, when: datetime, half_life: timedelta) -> tuple[float, float]:
+        """`(K, N)` decayed to `when`; raises ValueError before `t_ref` (recompute instead)."""
+        if self.t_ref is None:
+            return 0.0, 0.0
+        if when < self.t_ref:
+            msg = f"cannot read sums at {when.isoformat()}, before t_ref {self.t_ref.isoformat()}"
+            raise ValueError(msg)
+        factor = 0.5 ** _halvings(when, self.t_ref, half_life)
+        return self.k * factor, self.n * factor
+
+    def _shifted(self, at: datetime, dk: float, dn: float, half_life: timedelta) -> DecayedSums:
+        if self.t_ref is None:
+            return DecayedSums(at, dk, dn)
+        if at <= self.t_ref:
+            d = 0.5 ** _halvings(self.t_ref, at, half_life)
+            return DecayedSums(self.t_ref, self.k + d * dk, self.n + d * dn)
+        # The reference only moves forward, so every factor stays <= 1 and nothing overflows.
+        factor = 0.5 ** _halvings(at, self.t_ref, half_life)
+        return DecayedSums(at, self.k * factor + dk, self.n * factor + dn)
+
+
+@dataclass(frozen=True)
+class Score:
+    """A consistency score (0..100) with its 80% band and the evidence `N` behind it."""
+
+    value: float
+    low: float
+    high: float
+    evidence: float
+
+
+def score_from_sums(k: float, n: float, policy: ScoringPolicy) -> Score:
+    """The score, band and evidence for decayed sums `K` and `N`."""
+    # Removing outcomes from running sums can leave rounding residue just below zero.
+    n = max(n, 0.0)
+    k = min(max(k, 0.0), n)
+    prior, mu0 = policy.prior_strength, policy.prior_mean
+    a = prior * mu0 + k
+    b = prior * (1 - mu0) + (n - k)
+    mean = a / (a + b)
+    sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+    return Score(
+        value=100 * (prior * mu0 + k) / (prior + n),
+        low=100 * min(max(mean - BAND_Z * sd, 0.0), 1.0),
+        high=100 * min(max(mean + BAND_Z * sd, 0.0), 1.0),
+        evidence=n,
+    )
+
+
+def score_at(outcomes: Iterable[ScoredOutcome], when: datetime, policy: ScoringPolicy) -> Score:
+    """The score at `when` from scratch over the outcomes at or before it (the reference)."""
+    credits: list[float] = []
+    masses: list[float] = []
+    for outcome in outcomes:
+        weights = credit_and_mass(outcome.kind, policy)
+        if weights is None or outcome.at > when:
+            continue
+        credit, mass = weights
+        d = 0.5 ** _halvings(when, outcome.at, policy.half_life)
+        credits.append(d * mass * credit)
+        masses.append(d * mass)
+    return score_from_sums(math.fsum(credits), math.fsum(masses), policy)

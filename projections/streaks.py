@@ -1,0 +1,187 @@
+"""Streaks as an incremental fold over outcomes in (outcome time, recording order) order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from projections.calendar import WEEK, week_start, whole_local_days
+from projections.scoring import ScoredOutcome
+
+
+@dataclass(frozen=True)
+class Streaks:
+    """The streak figures of a report at one instant."""
+
+    kept_streak: int
+    longest_kept_streak: int
+    longest_kept_first_at: datetime | None
+    longest_kept_last_at: datetime | None
+    days_since_breach: int | None
+    week_streak: int
+    longest_week_streak: int
+
+
+@dataclass(frozen=True)
+class StreakState:
+    """The O(1) state of the streak fold; `to_dict()` stores it in one JSON column.
+
+    Weeks are local ISO weeks in the time zone passed to `append`; when a promiser's time zone
+    changes, the state must be rebuilt with `replay`.
+    """
+
+    last_at: datetime | None = None
+    last_order: int = 0
+    kept_streak: int = 0
+    run_first_at: datetime | None = None
+    longest_kept_streak: int = 0
+    longest_first_at: datetime | None = None
+    longest_last_at: datetime | None = None
+    last_breach_at: datetime | None = None
+    week: date | None = None
+    week_has_kept: bool = False
+    week_has_breach: bool = False
+    weeks_before: int = 0
+    longest_weeks_before: int = 0
+
+    @property
+    def weeks_through(self) -> int:
+        """The run of good weeks ending at `week` (0 unless `week` is, so far, a good week)."""
+        if self.week_has_kept and not self.week_has_breach:
+            return self.weeks_before + 1
+        return 0
+
+    def append(self, outcome: ScoredOutcome, tz: str) -> StreakState:
+        """Fold in one outcome at or after all folded so far; raises ValueError otherwise."""
+        at = outcome.at.astimezone(UTC)
+        if self.last_at is not None and (at, outcome.order) < (self.last_at, self.last_order):
+            msg = f"outcome ({at.isoformat()}, {outcome.order}) is out of order; replay"
+            raise ValueError(msg)
+        state = replace(self, last_at=at, last_order=outcome.order)._entering(week_start(at, tz))
+        if outcome.kind.is_kept:
+            return state._kept(at)
+        if outcome.kind.is_breach:
+            return replace(
+                state, kept_streak=0, run_first_at=None, last_breach_at=at, week_has_breach=True
+            )
+        return state
+
+    @classmethod
+    def replay(cls, outcomes: Iterable[ScoredOutcome], tz: str) -> StreakState:
+        """The state after folding `outcomes` (in any order) sorted by (time, recording order)."""
+        state = cls()
+        for outcome in sorted(outcomes, key=lambda o: (o.at, o.order)):
+            state = state.append(outcome, tz)
+        return state
+
+    def at(self, when: datetime, tz: str) -> Streaks:
+        """The streaks at `when`, which must not precede the last folded outcome.
+
+        This equals replaying the outcomes at or before `when` only because none is after it;
+        callers asking about an earlier instant must replay the filtered outcomes instead.
+
+        `week_streak` counts back from the week of `when` if it is already good; if it has a
+        breach the streak is 0; if it has no kept promise yet and no breach, the count ends at the
+        week before (the current week is not over) and is 0 unless that week was good.
+        """
+        if self.last_at is not None and when < self.last_at:
+            msg = f"cannot read streaks at {when.isoformat()}, before {self.last_at.isoformat()}"
+            raise ValueError(msg)
+        days = (
+            None if self.last_breach_at is None else whole_local_days(self.last_breach_at, when, tz)
+        )
+        return Streaks(
+            kept_streak=self.kept_streak,
+            longest_kept_streak=self.longest_kept_streak,
+            longest_kept_first_at=self.longest_first_at,
+            longest_kept_last_at=self.longest_last_at,
+            days_since_breach=days,
+            week_streak=self._week_streak(week_start(when, tz)),
+            longest_week_streak=max(self.longest_weeks_before, self.weeks_through),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as JSON-ready values (ISO strings for instants and dates)."""
+        return {
+            "last_at": _iso(self.last_at),
+            "last_order": self.last_order,
+            "kept_streak": self.kept_streak,
+            "run_first_at": _iso(self.run_first_at),
+            "longest_kept_streak": self.longest_kept_streak,
+            "longest_first_at": _iso(self.longest_first_at),
+            "longest_last_at": _iso(self.longest_last_at),
+            "last_breach_at": _iso(self.last_breach_at),
+            "week": _iso(self.week),
+            "week_has_kept": self.week_has_kept,
+            "week_has_breach": self.week_has_breach,
+            "weeks_before": self.weeks_before,
+            "longest_weeks_before": self.longest_weeks_before,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StreakState:
+        """Rebuild a state from `to_dict()` output."""
+        return cls(
+            last_at=_instant(values["last_at"]),
+            last_order=values["last_order"],
+            kept_streak=values["kept_streak"],
+            run_first_at=_instant(values["run_first_at"]),
+            longest_kept_streak=values["longest_kept_streak"],
+            longest_first_at=_instant(values["longest_first_at"]),
+            longest_last_at=_instant(values["longest_last_at"]),
+            last_breach_at=_instant(values["last_breach_at"]),
+            week=None if values["week"] is None else date.fromisoformat(values["week"]),
+            week_has_kept=values["week_has_kept"],
+            week_has_breach=values["week_has_breach"],
+            weeks_before=values["weeks_before"],
+            longest_weeks_before=values["longest_weeks_before"],
+        )
+
+    def _entering(self, week: date) -> StreakState:
+        if week == self.week:
+            return self
+        # Outcomes arrive in time order, so the week being left can no longer change: its run
+        # is final and may count towards the longest.
+        return replace(
+            self,
+            week=week,
+            week_has_kept=False,
+            week_has_breach=False,
+            weeks_before=self.weeks_through if self.week == week - WEEK else 0,
+            longest_weeks_before=max(self.longest_weeks_before, self.weeks_through),
+        )
+
+    def _kept(self, at: datetime) -> StreakState:
+        first = at if self.kept_streak == 0 else self.run_first_at
+        streak = self.kept_streak + 1
+        # Strictly longer only: on a tie the earliest run stays the longest.
+        if streak > self.longest_kept_streak:
+            return replace(
+                self,
+                kept_streak=streak,
+                run_first_at=first,
+                longest_kept_streak=streak,
+                longest_first_at=first,
+                longest_last_at=at,
+                week_has_kept=True,
+            )
+        return replace(self, kept_streak=streak, run_first_at=first, week_has_kept=True)
+
+    def _week_streak(self, current: date) -> int:
+        if self.week == current:
+            if self.week_has_breach:
+                return 0
+            return self.weeks_through if self.week_has_kept else self.weeks_before
+        if self.week == current - WEEK:
+            return self.weeks_through
+        return 0
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)

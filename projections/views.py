@@ -1,0 +1,269 @@
+"""The report views' contract: rows, one batch of changes, and the store every backend implements.
+
+A projection reads the rows a batch of events touches, changes them in memory, and hands
+the store one `ViewChanges` to write together with the new tracking position in a single
+transaction: each event affects the views exactly once, even across crashes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Final
+from uuid import UUID
+
+from domain.policy import ScoringPolicy
+from projections.scoring import DecayedSums, OutcomeKind
+from projections.streaks import StreakState
+from projections.trend import WeekBucket
+
+REPORTS_VIEW: Final = "reports"
+
+PromiseKey = tuple[str, str]  # (tenant, promise key)
+PersonKey = tuple[str, str]  # (tenant, person)
+
+
+@dataclass(frozen=True, order=True)
+class SubjectKey:
+    """Whose record a report is: a promiser; a promiser to one promisee; or in one category."""
+
+    tenant: str
+    kind: str  # "promiser" | "pair" | "category"
+    person: str
+    other: str = ""  # the promisee (pair) or the category; "" for a promiser
+
+
+@dataclass(frozen=True)
+class PromiseRow:
+    """A promise as the reports see it, with its current outcome (if any)."""
+
+    aggregate_id: UUID
+    tenant: str
+    key: str
+    promiser: str
+    promisee: str | None
+    category: str | None
+    title: str
+    status: str  # open | kept | broken | released | lapsed
+    due_at: datetime | None
+    made_at: datetime
+    made_recorded_at: datetime
+    outcome_kind: OutcomeKind | None = None
+    outcome_at: datetime | None = None
+    outcome_position: int | None = None
+    outcome_recorded_at: datetime | None = None
+    renegotiations: int = 0
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    """One outcome a promise had; a correction replaces the current row, never deletes it.
+
+    `position` (the event's notification id) is the recording order and, with tenant and
+    key, the row's identity; `recorded_at`/`replaced_at` bound when it was the current
+    outcome, which is what `known_at` reports need.
+    """
+
+    tenant: str
+    key: str
+    promiser: str
+    promisee: str | None
+    category: str | None
+    kind: OutcomeKind
+    at: datetime
+    position: int
+    recorded_at: datetime
+    replaced_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SubjectRow:
+    """A subject's current figures: counts, rebased score sums and streak state."""
+
+    key: SubjectKey
+    made: int = 0
+    kept: int = 0
+    kept_late: int = 0
+    broken: int = 0
+    lapsed: int = 0
+    released: int = 0
+    renegotiated: int = 0
+    sums: DecayedSums = field(default_factory=DecayedSums)
+    streak: StreakState = field(default_factory=StreakState)
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class WeekRow:
+    """One subject's outcomes in one local ISO week (Monday `week`)."""
+
+    key: SubjectKey
+    week: date
+    bucket: WeekBucket
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """A person's id within their tenant and their time zone (default UTC)."""
+
+    aggregate_id: UUID
+    tenant: str
+    person: str
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    """A tenant's name and scoring policy (the default until changed)."""
+
+    aggregate_id: UUID
+    name: str
+    policy: ScoringPolicy = field(default_factory=ScoringPolicy)
+
+
+@dataclass
+class ViewChanges:
+    """Everything one batch writes; every row is upserted by its identity (people and
+    tenants by aggregate id), then `deleted_weeks` are deleted."""
+
+    promises: dict[PromiseKey, PromiseRow] = field(default_factory=dict)
+    outcomes: dict[tuple[str, str, int], OutcomeRow] = field(default_factory=dict)
+    subjects: dict[SubjectKey, SubjectRow] = field(default_factory=dict)
+    weeks: dict[tuple[SubjectKey, date], WeekRow] = field(default_factory=dict)
+    deleted_weeks: set[tuple[SubjectKey, date]] = field(default_factory=set)
+    people: dict[UUID, PersonRow] = field(default_factory=dict)
+    tenants: dict[UUID, TenantRow] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.promises,
+                self.outcomes,
+                self.subjects,
+                self.weeks,
+                self.deleted_weeks,
+                self.people,
+                self.tenants,
+            )
+        )
+
+
+class ReportViewStore(ABC):
+    """Storage of the report views; one implementation per backend, one contract test."""
+
+    # Schema
+
+    @abstractmethod
+    def create_tables(self) -> None:
+        """Create every table and index if missing (run by `troth migrate` only)."""
+
+    @abstractmethod
+    def drop_tables(self) -> None:
+        """Drop every view table and the tracking row (for a rebuild)."""
+
+    # Writing, with the tracking position, in one transaction
+
+    @abstractmethod
+    def position(self, view: str = REPORTS_VIEW) -> int:
+        """The notification id of the last event applied to `view` (0 before any)."""
+
+    @abstractmethod
+    def write(
+        self,
+        changes: ViewChanges,
+        position: int,
+        view: str = REPORTS_VIEW,
+        *,
+        previous: int | None = None,
+    ) -> None:
+        """Apply `changes` and set the tracking position, atomically.
+
+        Raises `eventsourcing.persistence.IntegrityError` and writes nothing when
+        `position` is not greater than the stored one, or when `previous` is given and the
+        stored position is not exactly `previous` (another projector moved it meanwhile, so
+        `changes` were computed from rows that may be stale).
+        """
+
+    # Reads a projection needs while applying a batch
+
+    @abstractmethod
+    def promises(self, keys: Iterable[PromiseKey]) -> dict[PromiseKey, PromiseRow]:
+        """The stored promises among `keys`."""
+
+    @abstractmethod
+    def promises_by_id(self, ids: Iterable[UUID]) -> dict[UUID, PromiseRow]:
+        """The stored promises among aggregate `ids` (events name promises by id only)."""
+
+    @abstractmethod
+    def subjects(self, keys: Iterable[SubjectKey]) -> dict[SubjectKey, SubjectRow]:
+        """The stored subjects among `keys`."""
+
+    @abstractmethod
+    def weeks(
+        self, keys: Iterable[tuple[SubjectKey, date]]
+    ) -> dict[tuple[SubjectKey, date], WeekRow]:
+        """The stored week rows among `keys`."""
+
+    @abstractmethod
+    def people(self, ids: Iterable[UUID]) -> dict[UUID, PersonRow]:
+        """The recorded people among Person aggregate `ids`."""
+
+    @abstractmethod
+    def tenants(self, ids: Iterable[UUID]) -> dict[UUID, TenantRow]:
+        """The recorded tenants among Tenant aggregate `ids`."""
+
+    # Reads for reports and rebuilding one subject
+
+    @abstractmethod
+    def subject_outcomes(self, key: SubjectKey, *, current_only: bool = True) -> list[OutcomeRow]:
+        """The outcomes of a subject's promises, by (at, position); with `current_only`
+        False also the replaced ones (for `known_at` reports)."""
+
+    @abstractmethod
+    def subject_promises(self, key: SubjectKey, *, status: str | None = None) -> list[PromiseRow]:
+        """The subject's promises, optionally only those with `status`, by due time."""
+
+    @abstractmethod
+    def subject_weeks(self, key: SubjectKey, first: date, last: date) -> list[WeekRow]:
+        """The subject's week rows with `first <= week <= last`."""
+
+    @abstractmethod
+    def tenant_subjects(self, tenant: str, person: str | None = None) -> list[SubjectKey]:
+        """Every subject of a tenant (or of one person in it)."""
+
+    @abstractmethod
+    def list_promises(
+        self,
+        tenant: str,
+        *,
+        promiser: str | None = None,
+        status: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[PromiseRow]:
+        """A page of a tenant's promises ordered by key, starting after key `after`."""
+
+    @abstractmethod
+    def list_people(
+        self, tenant: str, *, after: str | None = None, limit: int = 50
+    ) -> list[SubjectRow]:
+        """A page of a tenant's promiser subjects ordered by person, after person `after`."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+
+def subject_keys(
+    tenant: str, promiser: str, promisee: str | None, category: str | None
+) -> Sequence[SubjectKey]:
+    """The subjects a promise counts for."""
+    keys = [SubjectKey(tenant, "promiser", promiser)]
+    if promisee:
+        keys.append(SubjectKey(tenant, "pair", promiser, promisee))
+    if category:
+        keys.append(SubjectKey(tenant, "category", promiser, category))
+    return keys

@@ -1,0 +1,1 @@
+"""Troth's edges and wiring: HTTP, CLI, scheduler and configuration."""

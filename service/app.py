@@ -1,0 +1,100 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import isodate
+import swagger_ui_bundle
+from flask import Flask, Response, request, send_from_directory
+from flask.json.provider import DefaultJSONProvider
+from flask.typing import ResponseReturnValue
+from flask_limiter import Limiter
+from flask_smorest import Api
+
+from service.api import admin, errors, events, health, promises, reports
+from service.bootstrap import Components, bootstrap
+from service.settings import Settings
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024 + 1024
+SWAGGER_STATIC = "/docs/static/"
+
+
+class IsoJSONProvider(DefaultJSONProvider):
+    """JSON with ISO-8601 times and durations (Flask's default writes RFC 822 dates)."""
+
+    sort_keys = False
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, datetime | date):
+            return o.isoformat()
+        if isinstance(o, timedelta):
+            return isodate.duration_isoformat(o)
+        if isinstance(o, UUID):
+            return str(o)
+        return DefaultJSONProvider.default(o)
+
+
+def create_app(settings: Settings | None = None, components: Components | None = None) -> Flask:
+    """Build the WSGI app; gunicorn calls this after forking, so nothing is shared."""
+    settings = settings or Settings.from_env(os.environ)
+    components = components or bootstrap(settings)
+    app = Flask(__name__)
+    app.json = IsoJSONProvider(app)
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        API_TITLE="Troth",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_STATIC,
+        API_SPEC_OPTIONS={
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer"},
+                }
+            },
+            "info": {
+                "description": "Promises made, kept and broken, as signed webhooks in and "
+                "consistency reports out. Errors are RFC 9457 problem details.",
+            },
+        },
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+    app.extensions["troth"] = components
+    api = Api(app)
+    # after_request hooks run in reverse order: this one must see the limiter's headers.
+    app.after_request(_retry_after_only_when_refused)
+    limiter = Limiter(_tenant_of_request, app=app, storage_uri="memory://", headers_enabled=True)
+    for blueprint in (events.blp, promises.blp, reports.blp):
+        limiter.limit(settings.rate_limit, key_func=_tenant_of_request)(blueprint)
+    app.register_blueprint(health.blueprint)
+    for blueprint in (events.blp, promises.blp, reports.blp, admin.blp):
+        api.register_blueprint(blueprint)
+    limiter.exempt(health.blueprint)
+    app.add_url_rule(SWAGGER_STATIC + "<path:filename>", "swagger_static", _swagger_static)
+    errors.register(app)
+    return app
+
+
+def _retry_after_only_when_refused(response: Response) -> Response:
+    # flask-limiter puts Retry-After on every answer; on a success it would tell
+    # webhook senders to slow down for no reason, so keep it for 429 and 503 only.
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
+
+
+def _tenant_of_request() -> str:
+    return str((request.view_args or {}).get("tenant", "-"))
+
+
+def _swagger_static(filename: str) -> ResponseReturnValue:
+    return send_from_directory(Path(swagger_ui_bundle.swagger_ui_path), filename)

@@ -1,0 +1,336 @@
+"""The `troth` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from domain.credentials import Scope
+from service.bootstrap import Components, bootstrap, system_clock
+from service.following import FollowingProjector
+from service.migration import migrate as run_migrations
+from service.settings import Settings, SettingsError
+from service.webhooks.signatures import sign
+
+LOCAL_TENANT = "local"
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings.from_env(os.environ)
+        settings.database  # noqa: B018  (parse now, so a bad URL fails before any work)
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+    return settings
+
+
+def _components() -> Components:
+    return bootstrap(_settings())
+
+
+@click.group()
+def cli() -> None:
+    """Troth: an event-sourced commitment tracker."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Create the event store and every view table (safe to run repeatedly)."""
+    settings = _settings()
+    run_migrations(settings)
+    click.echo(f"migrated {settings.database.redacted()}")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default TROTH_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default TROTH_PORT).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run everything in one process on the configured database (what `make run` starts)."""
+    from waitress.server import create_server
+
+    from service.app import create_app
+
+    settings = _settings()
+    run_migrations(settings)
+    components = bootstrap(settings)
+    app = create_app(settings, components)
+    host = host or settings.host
+    port = port or settings.port
+    server = create_server(app, host=host, port=port, threads=8, ident="troth")
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    _welcome_on_empty_store(components, f"http://{host}:{port}")
+    following = FollowingProjector(settings, components.projector)
+    following.start()
+    click.echo(f"Troth serving on http://{host}:{port} ({settings.database.redacted()})")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        following.stop()
+        components.close()
+        click.echo("Troth stopped")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default TROTH_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default TROTH_PORT).")
+def api(host: str | None, port: int | None) -> None:
+    """Serve the HTTP API with gunicorn (production); needs `troth migrate` first."""
+    settings = _settings()
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    bind = f"{host or settings.host}:{port or settings.port}"
+    # exec, so gunicorn's master gets the signals (SIGTERM: graceful shutdown) directly.
+    # No --preload: every worker builds its own app and connection pool after the fork.
+    os.execv(  # noqa: S606
+        gunicorn,
+        [
+            gunicorn,
+            "service.app:create_app()",
+            f"--bind={bind}",
+            f"--workers={settings.web_workers}",
+            f"--threads={settings.web_threads}",
+            "--worker-class=gthread",
+            "--graceful-timeout=20",
+            "--timeout=60",
+            "--keep-alive=5",
+        ],
+    )
+
+
+@cli.command()
+def projector() -> None:
+    """Keep the report views following the event log (production: exactly one replica)."""
+    settings = _settings()
+    components = bootstrap(settings)
+    following = FollowingProjector(settings, components.projector)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    click.echo(f"Troth projector following {settings.database.redacted()}")
+    try:
+        following.run_until_interrupted()
+    finally:
+        components.close()
+        click.echo("Troth projector stopped")
+
+
+@cli.group()
+def projections() -> None:
+    """Inspect and rebuild the report views."""
+
+
+@projections.command("status")
+def projections_status() -> None:
+    """Print the views' position, the log's head and the lag between them."""
+    components = _components()
+    try:
+        position, head = components.projector.position(), components.projector.head()
+    finally:
+        components.close()
+    click.echo(f"reports: position {position} of {head} (lag {max(head - position, 0)})")
+
+
+@projections.command("rebuild")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def projections_rebuild(yes: bool) -> None:
+    """Drop the report views and replay the whole log into them. Stop the projector first."""
+    if not yes:
+        click.confirm("Drop the report views and rebuild them from the log?", abort=True)
+    components = _components()
+    try:
+        components.views.drop_tables()
+        components.views.create_tables()
+        head = components.projector.head()
+        applied = components.projector.catch_up(
+            lambda p: click.echo(
+                f"  {p.position}/{head}  {p.applied / max(p.seconds, 1e-9):,.0f} events/s",
+                err=True,
+            )
+        )
+    finally:
+        components.close()
+    click.echo(f"rebuilt the report views from {applied} events")
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    # SIGTERM (Kubernetes, systemd) ends the serve loop like Ctrl-C does, so the
+    # finally-block closes the listener and the database pool and the exit code is 0.
+    raise KeyboardInterrupt
+
+
+def _welcome_on_empty_store(components: Components, base_url: str) -> None:
+    """On a brand-new store, make tenant `local` and show how to post a first event."""
+    ledger = components.ledger
+    if next(iter(ledger.tenant_names()), None) is not None:
+        return
+    now = components.clock()
+    created = ledger.register_tenant(LOCAL_TENANT, at=now)
+    body = json.dumps(
+        {
+            "type": "promise.made",
+            "timestamp": now.isoformat(),
+            "data": {
+                "promise_id": "first-promise",
+                "promiser": "alex",
+                "promisee": "sam",
+                "title": "Call when I land",
+                "due_at": (now + timedelta(days=1)).isoformat(),
+            },
+        }
+    )
+    headers = sign(created.webhook_secret, "msg_" + secrets.token_hex(8), now, body.encode())
+    header_args = " ".join(f"-H '{k}: {v}'" for k, v in headers.items())
+    click.echo(
+        f"""
+Created tenant '{LOCAL_TENANT}' (these credentials are shown only once):
+  API key:        {created.api_key}
+  webhook secret: {created.webhook_secret}
+
+Post a first event (signed now, valid for 5 minutes; `troth sign` signs more):
+  curl -i {base_url}/v1/tenants/{LOCAL_TENANT}/events -H 'content-type: application/json' \\
+    {header_args} \\
+    -d '{body}'
+
+Read it back:
+  curl -H 'Authorization: Bearer {created.api_key}' \\
+    {base_url}/v1/tenants/{LOCAL_TENANT}/promises/first-promise
+"""
+    )
+
+
+@cli.command("sign")
+@click.option("--secret", envvar="TROTH_WEBHOOK_SECRET", required=True, help="whsec_... secret")
+@click.option("--id", "msg_id", default=None, help="webhook-id (default: a new random one)")
+@click.argument("body", type=click.File("rb"), default="-")
+def sign_command(secret: str, msg_id: str | None, body: Any) -> None:
+    """Print Standard Webhooks headers signing BODY (a file, or - for stdin) as of now."""
+    headers = sign(secret, msg_id or "msg_" + secrets.token_hex(8), system_clock(), body.read())
+    for name, value in headers.items():
+        click.echo(f"{name}: {value}")
+
+
+@cli.group()
+def tenants() -> None:
+    """Manage tenants and their credentials."""
+
+
+@tenants.command("create")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON object.")
+def tenants_create(name: str, as_json: bool) -> None:
+    """Register tenant NAME; prints its API key and webhook secret (shown only once)."""
+    components = _components()
+    try:
+        created = components.ledger.register_tenant(name, at=components.clock())
+    finally:
+        components.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "tenant": created.tenant,
+                    "api_key": created.api_key,
+                    "webhook_secret": created.webhook_secret,
+                }
+            )
+        )
+        return
+    click.echo(f"tenant:         {created.tenant}")
+    click.echo(f"api key:        {created.api_key}  (scopes: events:write reports:read)")
+    click.echo(f"webhook secret: {created.webhook_secret}")
+    click.echo("Store these now: Troth keeps only what it needs to verify them.")
+
+
+@tenants.command("list")
+def tenants_list() -> None:
+    """List tenants with their API key ids and scopes."""
+    components = _components()
+    try:
+        for name in components.ledger.tenant_names():
+            summary = components.ledger.tenant(name)
+            keys = ", ".join(
+                f"{k.key_id}[{' '.join(sorted(s.value for s in k.scopes))}]"
+                + (" revoked" if k.revoked_at else "")
+                for k in summary.api_keys
+            )
+            click.echo(
+                f"{summary.name}\tregistered {summary.registered_at.isoformat()}\t"
+                f"secrets {summary.active_webhook_secrets}\tkeys {keys}"
+            )
+    finally:
+        components.close()
+
+
+@tenants.command("rotate-secret")
+@click.argument("name")
+@click.option("--grace-hours", default=24.0, show_default=True, help="Old secrets stay valid.")
+def tenants_rotate_secret(name: str, grace_hours: float) -> None:
+    """Add a new webhook secret for NAME; current secrets expire after the grace period."""
+    components = _components()
+    try:
+        secret = components.ledger.rotate_webhook_secret(
+            name, at=components.clock(), grace=timedelta(hours=grace_hours)
+        )
+    finally:
+        components.close()
+    click.echo(f"new webhook secret: {secret}")
+
+
+@tenants.command("issue-key")
+@click.argument("name")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice([s.value for s in Scope]),
+    default=["events:write", "reports:read"],
+    show_default=True,
+)
+def tenants_issue_key(name: str, scopes: tuple[str, ...]) -> None:
+    """Issue another API key for NAME (shown only once)."""
+    components = _components()
+    try:
+        issued = components.ledger.issue_api_key(
+            name, scopes=frozenset(Scope(s) for s in scopes), at=components.clock()
+        )
+    finally:
+        components.close()
+    click.echo(f"key id:  {issued.key_id}")
+    click.echo(f"api key: {issued.api_key}")
+
+
+@tenants.command("revoke-key")
+@click.argument("name")
+@click.argument("key_id")
+def tenants_revoke_key(name: str, key_id: str) -> None:
+    """Revoke API key KEY_ID of tenant NAME at once."""
+    components = _components()
+    try:
+        components.ledger.revoke_api_key(name, key_id, at=components.clock())
+    finally:
+        components.close()
+    click.echo(f"revoked {key_id}")
+
+
+def main() -> None:
+    """Entry point of the `troth` console script."""
+    from domain.errors import TrothError
+
+    try:
+        cli(prog_name="troth")
+    except TrothError as error:
+        click.echo(f"troth: {error}", err=True)
+        sys.exit(1)

@@ -1,0 +1,49 @@
+"""The projector as a background thread of a process (`troth serve`, `troth projector`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from projections.projector import Projector
+from service.settings import Settings
+from service.wakeups import event_waiter
+
+logger = logging.getLogger(__name__)
+
+
+class FollowingProjector:
+    """Keeps the report views following the event log until stopped."""
+
+    def __init__(self, settings: Settings, projector: Projector) -> None:
+        self._projector = projector
+        self._wait = event_waiter(settings, projector.recorder)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="troth-projector", daemon=True)
+
+    def start(self) -> None:
+        """Start following in the background."""
+        self._thread.start()
+
+    def run_until_interrupted(self) -> None:
+        """Follow in the calling thread until KeyboardInterrupt (SIGINT, or SIGTERM mapped
+        to it), then return once the batch in hand is written."""
+        self.start()
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand and stop."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        logger.info("projector following the log from position %s", self._projector.position())
+        self._projector.run(self._stop, self._wait)
+        logger.info("projector stopped at position %s", self._projector.position())

@@ -1,0 +1,1 @@
+"""Webhooks in both directions: Standard Webhooks signatures, envelopes, ingestion."""
