@@ -67,7 +67,8 @@ def test_serve_answers_health_checks_and_stays_up(
     status, ready = get_json(base + "/readyz")
     assert (status, ready["status"]) == (200, "ready")
     # The welcome registers tenant `local`; the projector in the same process follows it.
-    assert isinstance(ready["log_head"], int) and ready["log_head"] > 0
+    assert isinstance(ready["log_head"], int)
+    assert ready["log_head"] > 0
     assert ready["projection"] == {"position": ready["log_head"], "lag": 0}
     assert (tmp_path / "var/troth.db").exists()
 
