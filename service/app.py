@@ -13,7 +13,7 @@ import swagger_ui_bundle
 from flask import Flask, Response, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
-from flask_limiter import Limiter
+from flask_limiter import HeaderNames, Limiter
 from flask_smorest import Api
 
 from service.api import admin, errors, events, health, promises, reports
@@ -22,6 +22,7 @@ from service.settings import Settings
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024 + 1024
 SWAGGER_STATIC = "/docs/static/"
+LIMITER_RETRY_AFTER = "X-Troth-Limiter-Retry-After"
 
 
 class IsoJSONProvider(DefaultJSONProvider):
@@ -72,7 +73,13 @@ def create_app(settings: Settings | None = None, components: Components | None =
     api = Api(app)
     # after_request hooks run in reverse order: this one must see the limiter's headers.
     app.after_request(_retry_after_only_when_refused)
-    limiter = Limiter(_tenant_of_request, app=app, storage_uri="memory://", headers_enabled=True)
+    limiter = Limiter(
+        _tenant_of_request,
+        app=app,
+        storage_uri="memory://",
+        headers_enabled=True,
+        header_name_mapping={HeaderNames.RETRY_AFTER: LIMITER_RETRY_AFTER},
+    )
     for blueprint in (events.blp, promises.blp, reports.blp):
         limiter.limit(settings.rate_limit, key_func=_tenant_of_request)(blueprint)
     app.register_blueprint(health.blueprint)
@@ -85,9 +92,13 @@ def create_app(settings: Settings | None = None, components: Components | None =
 
 
 def _retry_after_only_when_refused(response: Response) -> Response:
-    # flask-limiter puts Retry-After on every answer; on a success it would tell
-    # webhook senders to slow down for no reason, so keep it for 429 and 503 only.
-    if response.status_code not in (429, 503):
+    # flask-limiter writes its Retry-After on every answer (rounded down, so often 0), which
+    # would tell senders of successful requests to slow down and overwrite the Retry-After
+    # of a 503. It writes under its own name instead; only a 429 turns it into Retry-After.
+    limiter_value = response.headers.pop(LIMITER_RETRY_AFTER, None)
+    if response.status_code == 429 and limiter_value is not None:
+        response.headers["Retry-After"] = str(max(int(limiter_value), 1))
+    elif response.status_code not in (429, 503):
         response.headers.pop("Retry-After", None)
     return response
 

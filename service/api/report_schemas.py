@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from service.webhooks.envelopes import key_field
 
 
 class AfterSchema(Schema):
     """Read-your-writes: wait until the views include this log position."""
+
+    class Meta:
+        # A misspelt filter must not silently widen what is read.
+        unknown = RAISE
 
     after = fields.Integer(
         validate=validate.Range(min=0),

@@ -6,6 +6,7 @@ from typing import Any
 
 import isodate
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 from werkzeug.exceptions import NotFound
 
 from domain.credentials import Scope
@@ -43,7 +44,7 @@ def problems(view: Any) -> Any:
 
 @blp.route("/<person>/report")
 @requires(Scope.REPORTS_READ)
-@blp.arguments(ReportQuerySchema, location="query")
+@blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
 @blp.response(200, ReportSchema)
 @problems
 def get_report(arguments: dict[str, Any], tenant: str, person: str) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def get_report(arguments: dict[str, Any], tenant: str, person: str) -> dict[str,
 
 @blp.route("")
 @requires(Scope.REPORTS_READ)
-@blp.arguments(PageQuerySchema, location="query")
+@blp.arguments(PageQuerySchema, location="query", unknown=RAISE)
 @blp.response(200, PeoplePageSchema)
 @problems
 def list_people(arguments: dict[str, Any], tenant: str) -> dict[str, Any]:

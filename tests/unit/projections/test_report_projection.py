@@ -1,0 +1,308 @@
+"""The report projection on a real (in-memory) event log: what people see after each event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from domain.policy import ScoringPolicy
+from domain.promise import PromiseStatus
+from projections.projector import Projector
+from projections.report_popo import POPOReportViewStore
+from projections.report_reader import ReportReader
+from projections.views import SubjectKey
+from tests.clock import T0
+from tests.reporting import World, assert_same
+
+DAY = timedelta(days=1)
+NOW = T0 + timedelta(days=60)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    built = World.create()
+    yield built
+    built.close()
+
+
+def test_a_kept_promise_lifts_the_score_above_the_starting_point_and_a_broken_one_lowers_it(
+    world: World,
+) -> None:
+    world.make("p1", at=T0, promiser="ann")
+    world.make("p2", at=T0, promiser="ben")
+    world.ledger.keep_promise(world.tenant, "p1", at=T0 + timedelta(hours=2))
+    world.ledger.break_promise(world.tenant, "p2", at=T0 + timedelta(hours=2))
+
+    ann, ben = world.report("ann"), world.report("ben")
+
+    start = 100 * ScoringPolicy().prior_mean
+    assert ann.score.value > start > ben.score.value
+    assert (ann.counts.made, ann.counts.kept, ann.counts.broken, ann.counts.open) == (1, 1, 0, 0)
+    assert (ben.counts.made, ben.counts.kept, ben.counts.broken) == (1, 0, 1)
+    assert ann.streaks.kept_streak == 1
+    assert ben.streaks.kept_streak == 0
+
+
+def test_an_open_promise_past_its_due_time_is_overdue_and_not_yet_scored(world: World) -> None:
+    world.make("p1", at=T0, due=DAY)
+    world.make("p2", at=T0, due=timedelta(days=90))
+
+    report = world.report()
+
+    assert [p.key for p in report.open_promises] == ["p1", "p2"]
+    assert [p.key for p in report.overdue_promises] == ["p1"]
+    assert report.score.value == pytest.approx(100 * ScoringPolicy().prior_mean)
+    assert report.score.evidence == 0
+
+
+def test_a_late_keep_counts_as_kept_late_and_earns_less_than_an_on_time_keep(
+    world: World,
+) -> None:
+    world.make("on-time", at=T0, promiser="ann")
+    world.make("late", at=T0, promiser="ben")
+    world.ledger.keep_promise(world.tenant, "on-time", at=T0 + timedelta(hours=20))
+    world.ledger.keep_promise(world.tenant, "late", at=T0 + timedelta(days=3))
+
+    ann, ben = world.report("ann"), world.report("ben")
+
+    assert (ben.counts.kept, ben.counts.kept_late) == (0, 1)
+    assert ann.score.value > ben.score.value
+
+
+def test_a_released_promise_closes_without_moving_the_score(world: World) -> None:
+    world.make("p1", at=T0)
+    world.ledger.release_promise(world.tenant, "p1", at=T0 + timedelta(hours=1))
+
+    report = world.report()
+
+    assert (report.counts.released, report.counts.open) == (1, 0)
+    assert report.score.evidence == 0
+    assert report.open_promises == ()
+
+
+def test_a_correction_replaces_the_outcome_and_known_at_still_shows_the_old_one(
+    world: World,
+) -> None:
+    world.make("p1", at=T0)
+    world.ledger.keep_promise(world.tenant, "p1", at=T0 + timedelta(hours=2))
+    world.projector.catch_up()
+    before_correction = datetime.now(UTC)
+    world.ledger.correct_outcome(
+        world.tenant,
+        "p1",
+        outcome=PromiseStatus.BROKEN,
+        at=T0 + timedelta(hours=2),
+        reason="disputed",
+    )
+
+    now = world.report()
+    then = world.report(known_at=before_correction)
+
+    assert (now.counts.kept, now.counts.broken) == (0, 1)
+    assert (then.counts.kept, then.counts.broken) == (1, 0)
+    assert now.score.value < then.score.value
+    assert now.streaks.kept_streak == 0
+
+
+def test_renegotiating_moves_the_due_time_and_is_counted(world: World) -> None:
+    world.make("p1", at=T0, due=timedelta(days=2))
+    world.ledger.renegotiate_promise(
+        world.tenant, "p1", due_at=T0 + timedelta(days=5), at=T0 + DAY, reason="travel"
+    )
+
+    report = world.report(now=T0 + timedelta(days=3))
+
+    assert report.counts.renegotiated == 1
+    assert report.overdue_promises == ()
+    [listed] = world.store.list_promises(world.tenant)
+    assert listed.due_at == T0 + timedelta(days=5)
+
+
+def test_a_report_towards_one_promisee_or_in_one_category_counts_only_those_promises(
+    world: World,
+) -> None:
+    world.make("p1", at=T0, promisee="sam", category="calls")
+    world.make("p2", at=T0, promisee="kim", category="chores")
+    world.ledger.keep_promise(world.tenant, "p1", at=T0 + timedelta(hours=1))
+    world.ledger.break_promise(world.tenant, "p2", at=T0 + timedelta(hours=1))
+
+    assert world.report().counts.made == 2
+    to_sam = world.report(promisee="sam")
+    chores = world.report(category="chores")
+    assert (to_sam.counts.made, to_sam.counts.kept, to_sam.counts.broken) == (1, 1, 0)
+    assert (chores.counts.made, chores.counts.kept, chores.counts.broken) == (1, 0, 1)
+
+
+def test_tenants_never_share_a_subject_even_with_the_same_person_ids(world: World) -> None:
+    world.make("p1", at=T0)
+    world.ledger.keep_promise(world.tenant, "p1", at=T0 + timedelta(hours=1))
+    other = replace(world, credentials=world.ledger.register_tenant("globex", at=T0))
+    other.make("p1", at=T0)
+    world.ledger.break_promise("globex", "p1", at=T0 + timedelta(hours=1))
+
+    assert (world.report().counts.kept, world.report().counts.broken) == (1, 0)
+    assert (other.report().counts.kept, other.report().counts.broken) == (0, 1)
+    assert [p.tenant for p in world.store.list_promises("acme")] == ["acme"]
+
+
+def test_outcomes_recorded_out_of_time_order_give_the_same_streaks_as_in_order(
+    world: World,
+) -> None:
+    # Reported late: the broken promise of day 3 arrives after the keeps of days 4-6.
+    for day in range(7):
+        world.make(f"p{day}", at=T0 + day * DAY, due=timedelta(hours=12))
+    for day in (0, 1, 2, 4, 5, 6):
+        world.ledger.keep_promise(world.tenant, f"p{day}", at=T0 + day * DAY + timedelta(hours=1))
+    world.projector.catch_up()
+    world.ledger.break_promise(world.tenant, "p3", at=T0 + 3 * DAY + timedelta(hours=1))
+
+    current = world.report()
+    replayed = world.report(as_of=current.at)
+
+    assert current.streaks.kept_streak == 3
+    assert current.streaks.longest_kept_streak == 3
+    assert_same(current, replace(replayed, known_at=None))
+
+
+def test_the_incremental_report_equals_one_computed_from_scratch(world: World) -> None:
+    outcomes = [
+        "keep",
+        "break",
+        "keep",
+        "late",
+        "keep",
+        "release",
+        "keep",
+        "keep",
+        "break",
+        "keep",
+    ]
+    for i, outcome in enumerate(outcomes):
+        at = T0 + i * timedelta(days=3)
+        world.make(f"p{i}", at=at, promisee="sam" if i % 2 else "kim")
+        done = at + (timedelta(days=2) if outcome == "late" else timedelta(hours=3))
+        if outcome in ("keep", "late"):
+            world.ledger.keep_promise(world.tenant, f"p{i}", at=done)
+        elif outcome == "break":
+            world.ledger.break_promise(world.tenant, f"p{i}", at=done)
+        else:
+            world.ledger.release_promise(world.tenant, f"p{i}", at=done)
+    world.make("open", at=T0 + timedelta(days=40), due=timedelta(days=2))
+
+    for query in ({}, {"promisee": "sam"}):
+        current = world.report(**query)
+        from_scratch = world.report(as_of=current.at, **query)
+        assert_same(current, from_scratch)
+
+
+def test_an_unreported_promise_that_lapses_counts_against_the_score(world: World) -> None:
+    world.make("p1", at=T0, due=DAY)
+    policy = ScoringPolicy()
+    world.ledger.lapse_promise(world.tenant, "p1", now=T0 + DAY + policy.lapse_after)
+
+    report = world.report()
+
+    assert (report.counts.lapsed, report.counts.open) == (1, 0)
+    assert report.score.value < 100 * policy.prior_mean
+
+
+def test_a_new_time_zone_moves_outcomes_into_the_persons_local_weeks(world: World) -> None:
+    # Sunday 23:30 UTC is already Monday morning in Tokyo: the next local week.
+    sunday_night = datetime(2026, 3, 8, 23, 30, tzinfo=UTC)
+    world.make("p1", at=sunday_night - timedelta(hours=5), due=timedelta(hours=6))
+    world.ledger.keep_promise(world.tenant, "p1", at=sunday_night)
+    now = sunday_night + timedelta(days=10)
+
+    def kept_by_week() -> dict[str, int]:
+        trend = world.report(now=now, weeks=3).trend
+        return {str(w.week_start): w.kept for w in trend.weeks}
+
+    assert kept_by_week() == {"2026-03-02": 1, "2026-03-09": 0, "2026-03-16": 0}
+    world.ledger.update_person(world.tenant, "ann", at=now, timezone="Asia/Tokyo")
+    assert kept_by_week() == {"2026-03-02": 0, "2026-03-09": 1, "2026-03-16": 0}
+    assert world.report(now=now).timezone == "Asia/Tokyo"
+    current = world.report(now=now)
+    assert_same(current, world.report(now=now, as_of=now))
+
+
+def test_a_tenants_new_scoring_policy_rescores_every_report(world: World) -> None:
+    world.make("p1", at=T0)
+    world.make("p2", at=T0 + DAY)
+    world.ledger.keep_promise(world.tenant, "p1", at=T0 + timedelta(hours=1))
+    world.ledger.break_promise(world.tenant, "p2", at=T0 + DAY + timedelta(hours=1))
+    before = world.report()
+
+    harsher = ScoringPolicy(broken_weight=ScoringPolicy().broken_weight * 2)
+    world.ledger.change_scoring_policy(world.tenant, harsher)
+    after = world.report()
+
+    assert after.score.value < before.score.value
+    assert after.policy == harsher
+    assert_same(after, world.report(as_of=after.at))
+
+
+def test_daylight_saving_does_not_break_a_daily_run_of_kept_promises(world: World) -> None:
+    # Berlin springs forward on 2026-03-29: that local day has 23 hours.
+    berlin = ZoneInfo("Europe/Berlin")
+    world.ledger.update_person(world.tenant, "ann", at=T0, timezone="Europe/Berlin")
+    first = datetime(2026, 3, 23, 21, 0, tzinfo=berlin)
+    for day in range(14):
+        at = (first + day * DAY).astimezone(UTC)  # 21:00 local every evening
+        world.make(f"p{day}", at=at - timedelta(hours=3), due=timedelta(hours=4))
+        world.ledger.keep_promise(world.tenant, f"p{day}", at=at)
+    now = (first + 13 * DAY + timedelta(hours=1)).astimezone(UTC)
+
+    report = world.report(now=now, weeks=3)
+
+    assert report.streaks.kept_streak == 14
+    assert report.streaks.days_since_breach is None
+    assert [w.kept for w in report.trend.weeks] == [0, 7, 7]  # weeks of 16, 23 and 30 March
+    assert report.streaks.week_streak >= 2
+
+
+def test_the_view_is_the_same_whatever_the_batch_size(world: World) -> None:
+    for i in range(12):
+        world.make(f"p{i}", at=T0 + i * DAY, promisee="sam", category="calls")
+        if i % 3:
+            world.ledger.keep_promise(world.tenant, f"p{i}", at=T0 + i * DAY + timedelta(hours=1))
+    world.ledger.correct_outcome(
+        world.tenant, "p1", outcome=PromiseStatus.BROKEN, at=T0 + DAY, reason="disputed"
+    )
+    world.ledger.update_person(world.tenant, "ann", at=T0, timezone="America/New_York")
+    world.projector.catch_up()
+
+    store = POPOReportViewStore()
+    Projector(world.ledger.recorder, world.ledger.mapper, store, batch_size=1).catch_up()
+
+    ann = SubjectKey(world.tenant, "promiser", "ann")
+    keys = world.store.tenant_subjects(world.tenant)
+    assert store.position() == world.store.position()
+    assert store.list_promises(world.tenant) == world.store.list_promises(world.tenant)
+    assert store.subject_outcomes(ann, current_only=False) == (
+        world.store.subject_outcomes(ann, current_only=False)
+    )
+    assert store.tenant_subjects(world.tenant) == keys
+    assert_same(store.subjects(keys), world.store.subjects(keys))
+    assert_same(ReportReader(store).report(ann, now=NOW), world.reader.report(ann, now=NOW))
+
+
+def test_a_projector_restarted_midway_continues_where_the_views_stopped(world: World) -> None:
+    for i in range(10):
+        world.make(f"p{i}", at=T0 + i * DAY)
+        world.ledger.keep_promise(world.tenant, f"p{i}", at=T0 + i * DAY + timedelta(hours=1))
+    first = Projector(world.ledger.recorder, world.ledger.mapper, world.store, batch_size=4)
+    first.step()
+    first.step()
+    assert 0 < world.store.position() < world.ledger.head_position()
+
+    restarted = Projector(world.ledger.recorder, world.ledger.mapper, world.store, batch_size=4)
+    restarted.catch_up()
+
+    report = world.report()
+    assert world.store.position() == world.ledger.head_position()
+    assert (report.counts.made, report.counts.kept) == (10, 10)
+    assert_same(report, world.report(as_of=report.at))
