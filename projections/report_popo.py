@@ -42,6 +42,21 @@ class POPOReportViewStore(ReportViewStore):
         self._people: dict[UUID, PersonRow] = {}
         self._tenants: dict[UUID, TenantRow] = {}
 
+    def aside(self, suffix: str) -> POPOReportViewStore:
+        return POPOReportViewStore()
+
+    def swap_in(self, aside: ReportViewStore) -> None:
+        if not isinstance(aside, POPOReportViewStore) or aside is self:
+            msg = "swap_in takes a store built aside by this store's aside()"
+            raise TypeError(msg)
+        with self._lock, aside._lock:
+            for name in (
+                "_tracking", "_promises", "_outcomes", "_subjects", "_weeks",
+                "_promise_keys", "_people", "_tenants",
+            ):  # fmt: skip
+                setattr(self, name, getattr(aside, name))
+            aside._clear()
+
     def create_tables(self) -> None:
         """Nothing to create: the dicts exist from the start."""
 

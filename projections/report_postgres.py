@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Final, LiteralString
 from uuid import UUID
@@ -55,6 +55,14 @@ class _Table:
     definition: LiteralString
     key: tuple[str, ...]
     indexes: tuple[tuple[str, LiteralString], ...] = ()
+
+    def suffixed(self, suffix: str) -> _Table:
+        """The same table under another name (a view built aside for a swap)."""
+        return replace(self, name=self.name + suffix)
+
+    @property
+    def index_names(self) -> list[str]:
+        return [f"{self.name}_pkey", *(f"{self.name}_{suffix}" for suffix, _ in self.indexes)]
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -185,8 +193,13 @@ class PostgresReportViewStore(ReportViewStore):
         schema: str = "public",
         pool_size: int = 5,
         connect_timeout: float = 5,
+        *,
+        suffix: str = "",
     ) -> None:
         self._schema = schema
+        self._options = (conninfo, schema, pool_size, connect_timeout)
+        self._suffix = suffix
+        self._tables = {t.name: t.suffixed(suffix) for t in TABLES}
         # Sessions in UTC, so every timestamptz reads back with the UTC time zone.
         self._pool: ConnectionPool[Connection[tuple[Any, ...]]] = ConnectionPool(
             conninfo,
@@ -206,19 +219,56 @@ class PostgresReportViewStore(ReportViewStore):
             self._pool.close()
             raise
 
+    def _t(self, table: _Table) -> _Table:
+        return self._tables[table.name]
+
+    @property
+    def _all(self) -> list[_Table]:
+        return list(self._tables.values())
+
+    def aside(self, suffix: str) -> PostgresReportViewStore:
+        conninfo, schema, _, timeout = self._options
+        return PostgresReportViewStore(conninfo, schema, 2, timeout, suffix=suffix)
+
+    def swap_in(self, aside: ReportViewStore) -> None:
+        if not isinstance(aside, PostgresReportViewStore) or aside._suffix == self._suffix:
+            msg = "swap_in takes a store built aside by this store's aside()"
+            raise TypeError(msg)
+        schema = self._schema
+        statements: list[Composed] = []
+        for table in TABLES:
+            mine, theirs = self._t(table), aside._t(table)
+            statements.append(SQL("DROP TABLE IF EXISTS {}").format(Identifier(schema, mine.name)))
+            statements.append(
+                SQL("ALTER TABLE {} RENAME TO {}").format(
+                    Identifier(schema, theirs.name), Identifier(mine.name)
+                )
+            )
+            # Index (and primary key) names must be free for the next rebuild's tables.
+            for old, new in zip(theirs.index_names, mine.index_names, strict=True):
+                statements.append(
+                    SQL("ALTER INDEX IF EXISTS {} RENAME TO {}").format(
+                        Identifier(schema, old), Identifier(new)
+                    )
+                )
+        # DDL is transactional in PostgreSQL: readers see the old tables or the new ones.
+        with self._pool.connection() as conn, conn.transaction():
+            for statement in statements:
+                conn.execute(statement)
+
     def create_tables(self) -> None:
         with self._pool.connection() as conn, conn.transaction():
-            for table in TABLES:
+            for table in self._all:
                 for statement in table.create(self._schema):
                     conn.execute(statement)
 
     def drop_tables(self) -> None:
-        tables = SQL(", ").join(Identifier(self._schema, t.name) for t in TABLES)
+        tables = SQL(", ").join(Identifier(self._schema, t.name) for t in self._all)
         with self._pool.connection() as conn:
             conn.execute(SQL("DROP TABLE IF EXISTS {}").format(tables))
 
     def position(self, view: str = REPORTS_VIEW) -> int:
-        rows = self._query(TRACKING.select(self._schema, SQL("view = %s")), [view])
+        rows = self._query(self._t(TRACKING).select(self._schema, SQL("view = %s")), [view])
         return int(rows[0][1]) if rows else 0
 
     def write(
@@ -229,20 +279,23 @@ class PostgresReportViewStore(ReportViewStore):
         *,
         previous: int | None = None,
     ) -> None:
-        schema, table = self._schema, Identifier(self._schema, TRACKING.name)
+        schema, table = self._schema, Identifier(self._schema, self._t(TRACKING).name)
         advance = SQL(
             "UPDATE {} SET position = %s WHERE view = %s AND position < %s "
             "AND (%s::bigint IS NULL OR position = %s::bigint)"
         )
         start = SQL("INSERT INTO {} (view, position) VALUES (%s, %s) ON CONFLICT DO NOTHING")
         batches: list[tuple[Composed, Iterable[Sequence[Any]]]] = [
-            (PROMISES.upsert(schema), map(_promise_values, changes.promises.values())),
-            (OUTCOMES.upsert(schema), map(_outcome_values, changes.outcomes.values())),
-            (SUBJECTS.upsert(schema), map(_subject_values, changes.subjects.values())),
-            (WEEKS.upsert(schema), map(_week_values, changes.weeks.values())),
-            (WEEKS.delete(schema), ((*_key_values(k), w) for k, w in changes.deleted_weeks)),
-            (PEOPLE.upsert(schema), map(_person_values, changes.people.values())),
-            (TENANTS.upsert(schema), map(_tenant_values, changes.tenants.values())),
+            (self._t(PROMISES).upsert(schema), map(_promise_values, changes.promises.values())),
+            (self._t(OUTCOMES).upsert(schema), map(_outcome_values, changes.outcomes.values())),
+            (self._t(SUBJECTS).upsert(schema), map(_subject_values, changes.subjects.values())),
+            (self._t(WEEKS).upsert(schema), map(_week_values, changes.weeks.values())),
+            (
+                self._t(WEEKS).delete(schema),
+                ((*_key_values(k), w) for k, w in changes.deleted_weeks),
+            ),
+            (self._t(PEOPLE).upsert(schema), map(_person_values, changes.people.values())),
+            (self._t(TENANTS).upsert(schema), map(_tenant_values, changes.tenants.values())),
         ]
         if position <= 0:
             msg = f"view {view!r} cannot be set to position {position}: positions start at 1"
@@ -270,7 +323,7 @@ class PostgresReportViewStore(ReportViewStore):
         wanted = list(ids)
         if not wanted:
             return {}
-        statement = PROMISES.select(self._schema, SQL("id = ANY(%s)"))
+        statement = self._t(PROMISES).select(self._schema, SQL("id = ANY(%s)"))
         return {r.aggregate_id: r for r in map(_promise_row, self._query(statement, [wanted]))}
 
     def subjects(self, keys: Iterable[SubjectKey]) -> dict[SubjectKey, SubjectRow]:
@@ -295,14 +348,16 @@ class PostgresReportViewStore(ReportViewStore):
         where, params = _subject_filter(key)
         if current_only:
             where = SQL("{} AND replaced_at IS NULL").format(where)
-        statement = SQL("{} ORDER BY at, position").format(OUTCOMES.select(self._schema, where))
+        statement = SQL("{} ORDER BY at, position").format(
+            self._t(OUTCOMES).select(self._schema, where)
+        )
         return list(map(_outcome_row, self._query(statement, params)))
 
     def subject_promises(self, key: SubjectKey, *, status: str | None = None) -> list[PromiseRow]:
         where, params = _subject_filter(key)
         if status is not None:
             where, params = SQL("{} AND status = %s").format(where), [*params, status]
-        select = PROMISES.select(self._schema, where)
+        select = self._t(PROMISES).select(self._schema, where)
         statement = SQL("{} ORDER BY due_at NULLS LAST, key").format(select)
         return list(map(_promise_row, self._query(statement, params)))
 
@@ -310,7 +365,7 @@ class PostgresReportViewStore(ReportViewStore):
         where = SQL(
             "tenant = %s AND kind = %s AND person = %s AND other = %s AND week BETWEEN %s AND %s"
         )
-        statement = SQL("{} ORDER BY week").format(WEEKS.select(self._schema, where))
+        statement = SQL("{} ORDER BY week").format(self._t(WEEKS).select(self._schema, where))
         return list(map(_week_row, self._query(statement, [*_key_values(key), first, last])))
 
     def tenant_subjects(self, tenant: str, person: str | None = None) -> list[SubjectKey]:
@@ -318,7 +373,7 @@ class PostgresReportViewStore(ReportViewStore):
         if person is not None:
             where, params = SQL("tenant = %s AND person = %s"), [tenant, person]
         statement = SQL("SELECT {} FROM {} WHERE {} ORDER BY kind, person, other").format(
-            _names(_SUBJECT), Identifier(self._schema, SUBJECTS.name), where
+            _names(_SUBJECT), Identifier(self._schema, self._t(SUBJECTS).name), where
         )
         return [SubjectKey(*row) for row in self._query(statement, params)]
 
@@ -340,7 +395,7 @@ class PostgresReportViewStore(ReportViewStore):
             if value is not None:
                 where.append(clause)
                 params.append(value)
-        select = PROMISES.select(self._schema, SQL(" AND ").join(where))
+        select = self._t(PROMISES).select(self._schema, SQL(" AND ").join(where))
         statement = SQL("{} ORDER BY key LIMIT %s").format(select)
         return list(map(_promise_row, self._query(statement, [*params, max(limit, 0)])))
 
@@ -353,7 +408,9 @@ class PostgresReportViewStore(ReportViewStore):
                 SQL("tenant = %s AND kind = 'promiser' AND person > %s"),
                 [tenant, after],
             )
-        statement = SQL("{} ORDER BY person LIMIT %s").format(SUBJECTS.select(self._schema, where))
+        statement = SQL("{} ORDER BY person LIMIT %s").format(
+            self._t(SUBJECTS).select(self._schema, where)
+        )
         return list(map(_subject_row, self._query(statement, [*params, max(limit, 0)])))
 
     def close(self) -> None:
@@ -364,6 +421,7 @@ class PostgresReportViewStore(ReportViewStore):
             return conn.execute(statement, params).fetchall()
 
     def _lookup(self, table: _Table, keys: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        table = self._t(table)  # callers name the base table; this store may be aside
         if not keys:
             return []
         columns = [list(column) for column in zip(*keys, strict=True)]

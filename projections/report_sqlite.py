@@ -6,7 +6,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Final
 from uuid import UUID
@@ -57,6 +57,14 @@ class _Table:
     definition: str
     key: tuple[str, ...]
     indexes: tuple[tuple[str, str], ...] = ()
+
+    def suffixed(self, suffix: str) -> _Table:
+        """The same table under another name (a view built aside for a swap)."""
+        return replace(self, name=self.name + suffix)
+
+    @property
+    def index_names(self) -> list[str]:
+        return [f"{self.name}_{suffix}" for suffix, _ in self.indexes]
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -165,7 +173,10 @@ _SUBJECT_FILTERS: Final = {
 class SQLiteReportViewStore(ReportViewStore):
     """The report views in SQLite tables beside the event store (one connection, one lock)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, suffix: str = "") -> None:
+        self._path = path
+        self._suffix = suffix
+        self._tables = {t.name: t.suffixed(suffix) for t in TABLES}
         self._lock = threading.RLock()
         # Autocommit mode: every transaction below is an explicit BEGIN ... COMMIT.
         self._conn = sqlite3.connect(
@@ -174,12 +185,37 @@ class SQLiteReportViewStore(ReportViewStore):
         self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         self._conn.execute("PRAGMA journal_mode = WAL")
 
+    def _t(self, table: _Table) -> _Table:
+        return self._tables[table.name]
+
+    @property
+    def _all(self) -> list[_Table]:
+        return list(self._tables.values())
+
+    def aside(self, suffix: str) -> SQLiteReportViewStore:
+        return SQLiteReportViewStore(self._path, suffix=suffix)
+
+    def swap_in(self, aside: ReportViewStore) -> None:
+        if not isinstance(aside, SQLiteReportViewStore) or aside._suffix == self._suffix:
+            msg = "swap_in takes a store built aside by this store's aside()"
+            raise TypeError(msg)
+        statements: list[str] = []
+        for table in TABLES:
+            mine, theirs = self._t(table), aside._t(table)
+            statements.append(f"DROP TABLE IF EXISTS {mine.name}")
+            statements.extend(f"DROP INDEX IF EXISTS {name}" for name in theirs.index_names)
+            statements.append(f"ALTER TABLE {theirs.name} RENAME TO {mine.name}")
+            # Index names are global in SQLite and survive a rename: rebuild them by our names.
+            statements.extend(mine.create[1:])
+        with self._lock:
+            self._transaction(lambda conn: [conn.execute(s) for s in statements])
+
     def create_tables(self) -> None:
         with self._lock:
-            self._transaction(lambda conn: [conn.execute(s) for t in TABLES for s in t.create])
+            self._transaction(lambda conn: [conn.execute(s) for t in self._all for s in t.create])
 
     def drop_tables(self) -> None:
-        statements = [f"DROP TABLE IF EXISTS {t.name}" for t in TABLES]
+        statements = [f"DROP TABLE IF EXISTS {t.name}" for t in self._all]
         with self._lock:
             self._transaction(lambda conn: [conn.execute(s) for s in statements])
 
@@ -200,16 +236,23 @@ class SQLiteReportViewStore(ReportViewStore):
             if position <= stored or previous not in (None, stored):
                 msg = f"view {view!r} is at position {stored}, not before {position}"
                 raise IntegrityError(msg)
-            conn.executemany(PROMISES.upsert, map(_promise_values, changes.promises.values()))
-            conn.executemany(OUTCOMES.upsert, map(_outcome_values, changes.outcomes.values()))
-            conn.executemany(SUBJECTS.upsert, map(_subject_values, changes.subjects.values()))
-            conn.executemany(WEEKS.upsert, map(_week_values, changes.weeks.values()))
             conn.executemany(
-                WEEKS.delete, ((*_key_values(k), w.isoformat()) for k, w in changes.deleted_weeks)
+                self._t(PROMISES).upsert, map(_promise_values, changes.promises.values())
             )
-            conn.executemany(PEOPLE.upsert, map(_person_values, changes.people.values()))
-            conn.executemany(TENANTS.upsert, map(_tenant_values, changes.tenants.values()))
-            conn.execute(TRACKING.upsert, (view, position))
+            conn.executemany(
+                self._t(OUTCOMES).upsert, map(_outcome_values, changes.outcomes.values())
+            )
+            conn.executemany(
+                self._t(SUBJECTS).upsert, map(_subject_values, changes.subjects.values())
+            )
+            conn.executemany(self._t(WEEKS).upsert, map(_week_values, changes.weeks.values()))
+            conn.executemany(
+                self._t(WEEKS).delete,
+                ((*_key_values(k), w.isoformat()) for k, w in changes.deleted_weeks),
+            )
+            conn.executemany(self._t(PEOPLE).upsert, map(_person_values, changes.people.values()))
+            conn.executemany(self._t(TENANTS).upsert, map(_tenant_values, changes.tenants.values()))
+            conn.execute(self._t(TRACKING).upsert, (view, position))
 
         with self._lock:
             self._transaction(apply)
@@ -244,7 +287,9 @@ class SQLiteReportViewStore(ReportViewStore):
         where, params = _subject_filter(key)
         if current_only:
             where += " AND replaced_at IS NULL"
-        rows = self._query(f"{OUTCOMES.select} WHERE {where} ORDER BY at, position", params)
+        rows = self._query(
+            f"{self._t(OUTCOMES).select} WHERE {where} ORDER BY at, position", params
+        )
         return list(map(_outcome_row, rows))
 
     def subject_promises(self, key: SubjectKey, *, status: str | None = None) -> list[PromiseRow]:
@@ -253,12 +298,15 @@ class SQLiteReportViewStore(ReportViewStore):
             where, params = f"{where} AND status = ?", [*params, status]
         order = "ORDER BY due_at IS NULL, due_at, key"
         return list(
-            map(_promise_row, self._query(f"{PROMISES.select} WHERE {where} {order}", params))
+            map(
+                _promise_row,
+                self._query(f"{self._t(PROMISES).select} WHERE {where} {order}", params),
+            )
         )
 
     def subject_weeks(self, key: SubjectKey, first: date, last: date) -> list[WeekRow]:
         rows = self._query(
-            f"{WEEKS.select} WHERE tenant = ? AND kind = ? AND person = ? AND other = ? "
+            f"{self._t(WEEKS).select} WHERE tenant = ? AND kind = ? AND person = ? AND other = ? "
             "AND week BETWEEN ? AND ? ORDER BY week",
             [*_key_values(key), first.isoformat(), last.isoformat()],
         )
@@ -269,7 +317,7 @@ class SQLiteReportViewStore(ReportViewStore):
         if person is not None:
             where, params = f"{where} AND person = ?", [tenant, person]
         rows = self._query(
-            f"SELECT {', '.join(_SUBJECT)} FROM {SUBJECTS.name} "  # noqa: S608
+            f"SELECT {', '.join(_SUBJECT)} FROM {self._t(SUBJECTS).name} "  # noqa: S608
             f"WHERE {where} ORDER BY kind, person, other",
             params,
         )
@@ -294,7 +342,7 @@ class SQLiteReportViewStore(ReportViewStore):
                 where.append(column)
                 params.append(value)
         rows = self._query(
-            f"{PROMISES.select} WHERE {' AND '.join(where)} ORDER BY key LIMIT ?",
+            f"{self._t(PROMISES).select} WHERE {' AND '.join(where)} ORDER BY key LIMIT ?",
             [*params, max(limit, 0)],
         )
         return list(map(_promise_row, rows))
@@ -306,7 +354,8 @@ class SQLiteReportViewStore(ReportViewStore):
         if after is not None:
             where, params = f"{where} AND person > ?", [tenant, after]
         rows = self._query(
-            f"{SUBJECTS.select} WHERE {where} ORDER BY person LIMIT ?", [*params, max(limit, 0)]
+            f"{self._t(SUBJECTS).select} WHERE {where} ORDER BY person LIMIT ?",
+            [*params, max(limit, 0)],
         )
         return list(map(_subject_row, rows))
 
@@ -315,7 +364,7 @@ class SQLiteReportViewStore(ReportViewStore):
             self._conn.close()
 
     def _position(self, view: str) -> int:
-        row = self._conn.execute(f"{TRACKING.select} WHERE view = ?", (view,)).fetchone()
+        row = self._conn.execute(f"{self._t(TRACKING).select} WHERE view = ?", (view,)).fetchone()
         return 0 if row is None else int(row[1])
 
     def _transaction(self, body: Callable[[sqlite3.Connection], object]) -> None:
@@ -334,6 +383,7 @@ class SQLiteReportViewStore(ReportViewStore):
             return self._conn.execute(statement, params).fetchall()
 
     def _query_in(self, table: _Table, column: str, values: Sequence[Any]) -> list[Any]:
+        table = self._t(table)
         rows: list[Any] = []
         with self._lock:
             for start in range(0, len(values), CHUNK):
@@ -344,6 +394,7 @@ class SQLiteReportViewStore(ReportViewStore):
         return rows
 
     def _lookup(self, table: _Table, keys: Sequence[Sequence[Any]]) -> list[Any]:
+        table = self._t(table)  # callers name the base table; this store may be aside
         rows: list[Any] = []
         with self._lock:
             for start in range(0, len(keys), CHUNK):

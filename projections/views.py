@@ -164,6 +164,16 @@ class ReportViewStore(ABC):
     def drop_tables(self) -> None:
         """Drop every view table and the tracking row (for a rebuild)."""
 
+    @abstractmethod
+    def aside(self, suffix: str) -> ReportViewStore:
+        """A store on a second set of tables (names ending in `suffix`) in the same database,
+        to rebuild the views while this one keeps serving."""
+
+    @abstractmethod
+    def swap_in(self, aside: ReportViewStore) -> None:
+        """Replace this store's tables by those of `aside` (from `aside()`) in one transaction:
+        readers see the old views or the new ones, never a mix. `aside` is empty afterwards."""
+
     # Writing, with the tracking position, in one transaction
 
     @abstractmethod

@@ -14,6 +14,8 @@ from typing import Any
 import click
 
 from domain.credentials import Scope
+from projections.projector import Progress, Projector
+from projections.views import REPORTS_VIEW
 from service.bootstrap import Components, bootstrap, system_clock
 from service.following import FollowingProjector
 from service.migration import migrate as run_migrations
@@ -21,6 +23,7 @@ from service.settings import Settings, SettingsError
 from service.webhooks.signatures import sign
 
 LOCAL_TENANT = "local"
+REBUILD_SUFFIX = "__rebuild"
 
 
 def _settings() -> Settings:
@@ -144,25 +147,59 @@ def projections_status() -> None:
 
 
 @projections.command("rebuild")
+@click.option(
+    "--view",
+    "views",
+    multiple=True,
+    type=click.Choice([REPORTS_VIEW]),
+    help="A view to rebuild (default: every view).",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def projections_rebuild(yes: bool) -> None:
-    """Drop the report views and replay the whole log into them. Stop the projector first."""
+def projections_rebuild(views: tuple[str, ...], yes: bool) -> None:
+    """Rebuild the views from the whole log, aside, then swap them in at once.
+
+    The service keeps serving the current views meanwhile; a running projector carries on
+    from the rebuilt views' position after the swap.
+    """
     if not yes:
-        click.confirm("Drop the report views and rebuild them from the log?", abort=True)
+        click.confirm("Rebuild the report views from the event log?", abort=True)
     components = _components()
     try:
-        components.views.drop_tables()
-        components.views.create_tables()
-        head = components.projector.head()
-        applied = components.projector.catch_up(
-            lambda p: click.echo(
-                f"  {p.position}/{head}  {p.applied / max(p.seconds, 1e-9):,.0f} events/s",
-                err=True,
-            )
-        )
+        for view in views or (REPORTS_VIEW,):
+            applied = _rebuild(components, view)
+            click.echo(f"rebuilt the {view} views from {applied} events")
     finally:
         components.close()
-    click.echo(f"rebuilt the report views from {applied} events")
+
+
+def _rebuild(components: Components, view: str) -> int:
+    aside = components.views.aside(REBUILD_SUFFIX)
+    try:
+        aside.drop_tables()
+        aside.create_tables()
+        ledger = components.ledger
+        projector = Projector(ledger.recorder, ledger.mapper, aside, view=view)
+        head = projector.head()
+        with click.progressbar(
+            length=head, label=f"{view}: 0 events/s", show_pos=True, show_eta=True, file=sys.stderr
+        ) as bar:
+            done = 0
+
+            def advance(progress: Progress) -> None:
+                nonlocal done
+                bar.label = (
+                    f"{view}: {progress.applied / max(progress.seconds, 1e-9):,.0f} events/s"
+                )
+                bar.update(min(progress.position, head) - done)
+                done = min(progress.position, head)
+
+            applied = projector.catch_up(advance)
+        # Events that arrived during the rebuild: caught up again just before the swap.
+        applied += projector.catch_up()
+        components.views.swap_in(aside)
+    finally:
+        aside.close()
+    return applied
 
 
 def _exit_quietly(signum: int, frame: object) -> None:

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -69,7 +70,7 @@ def test_status_shows_the_lag_and_rebuild_replays_the_whole_log(database_url: st
         cli, ["projections", "rebuild", "--yes"], env={"TROTH_DATABASE_URL": database_url}
     )
     assert result.exit_code == 0, result.output
-    assert f"rebuilt the report views from {head} events" in result.output
+    assert f"rebuilt the reports views from {head} events" in result.output
     assert status(database_url) == (head, head, 0)
     assert kept(database_url) == 5
 
@@ -108,3 +109,42 @@ def test_the_projector_process_follows_the_log_and_stops_cleanly(database_url: s
         process.stdout.close()
     assert code == 0, output
     assert "Troth projector stopped" in output
+
+
+def test_reports_keep_answering_while_the_views_are_rebuilt(database_url: str) -> None:
+    status_before = CliRunner().invoke(
+        cli, ["projections", "rebuild", "--yes"], env={"TROTH_DATABASE_URL": database_url}
+    )
+    assert status_before.exit_code == 0, status_before.output
+    serving = bootstrap(Settings(database_url=database_url))
+    answers: list[int | None] = []
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        key = SubjectKey("acme", "promiser", "ann")
+        while not stop.is_set():
+            try:
+                report = serving.reader.report(key, now=T0 + timedelta(days=1))
+                answers.append(None if report is None else report.counts.kept)
+            except BaseException as error:
+                failures.append(error)
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(3):
+            result = CliRunner().invoke(
+                cli,
+                ["projections", "rebuild", "--yes", "--view", "reports"],
+                env={"TROTH_DATABASE_URL": database_url},
+            )
+            assert result.exit_code == 0, result.output
+    finally:
+        stop.set()
+        reader.join(10)
+        serving.close()
+    assert failures == []
+    assert answers
+    assert set(answers) == {5}

@@ -548,3 +548,43 @@ def test_a_first_write_with_a_previous_position_needs_the_view_at_that_position(
     assert store.position() == 0
     store.write(changes_of(promise("p-1")), 5, previous=0)
     assert store.position() == 5
+
+
+def test_views_rebuilt_aside_replace_the_served_ones_in_one_swap(store: ReportViewStore) -> None:
+    changes = changes_of(promise("old"), SubjectRow(ANN, made=1), week(ANN, MONDAY))
+    changes.people[ANN_ID] = person()
+    changes.tenants[ACME_ID] = tenant_row()
+    store.write(changes, 3)
+    for generation in range(2):  # twice: the second rebuild must find its names free again
+        aside = store.aside("__rebuild")
+        try:
+            aside.drop_tables()
+            aside.create_tables()
+            assert aside.position() == 0
+            served = store.list_promises(ACME)[0]
+            # The aside tables start empty: no lookup may reach the served tables.
+            assert aside.promises([(ACME, served.key)]) == {}
+            assert aside.promises_by_id([served.aggregate_id]) == {}
+            assert aside.subjects([ANN]) == {}
+            assert aside.weeks([(ANN, MONDAY)]) == {}
+            assert aside.people([ANN_ID]) == {}
+            assert aside.tenants([ACME_ID]) == {}
+            assert aside.list_promises(ACME) == []
+            assert aside.tenant_subjects(ACME) == []
+            new = promise(f"new-{generation}")
+            aside.write(changes_of(new, SubjectRow(ANN, made=7 + generation)), 40 + generation)
+            aside.write(ViewChanges(people={ANN_ID: person("Asia/Tokyo")}), 50 + generation)
+
+            assert store.list_promises(ACME)[0].key != new.key  # still serving the old views
+
+            store.swap_in(aside)
+        finally:
+            aside.close()
+
+        assert store.position() == 50 + generation
+        assert store.list_promises(ACME) == [new]
+        assert store.subjects([ANN])[ANN].made == 7 + generation
+        assert store.weeks([(ANN, MONDAY)]) == {}
+        assert store.people([ANN_ID]) == {ANN_ID: person("Asia/Tokyo")}
+        store.write(changes_of(promise("after")), 60 + generation, previous=50 + generation)
+        assert [p.key for p in store.list_promises(ACME)] == ["after", new.key]
