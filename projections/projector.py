@@ -92,7 +92,7 @@ class Projector:
                     Progress(self.position(), self.head(), applied, time.perf_counter() - started)
                 )
 
-    def run(self, stop: threading.Event, wait_for_events: Callable[[float], None]) -> None:
+    def run(self, stop: threading.Event, wait_for_events: Callable[[float], object]) -> None:
         """Follow the log until `stop` is set; `wait_for_events` sleeps until woken or timeout."""
         while not stop.is_set():
             try:

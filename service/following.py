@@ -42,6 +42,7 @@ class FollowingProjector:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        self._wait.close()
 
     def _run(self) -> None:
         logger.info("projector following the log from position %s", self._projector.position())

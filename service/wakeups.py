@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from eventsourcing.persistence import ApplicationRecorder
 
@@ -15,33 +14,53 @@ POLL_SECONDS: Final = 0.05
 logger = logging.getLogger(__name__)
 
 
-def event_waiter(settings: Settings, recorder: ApplicationRecorder) -> Callable[[float], None]:
-    """A function that sleeps until new events may exist, or `timeout` seconds pass."""
-    db = settings.database
-    channel = getattr(recorder, "channel_name", None)
-    if db.kind != "postgres" or channel is None:
-        return lambda timeout: time.sleep(min(timeout, POLL_SECONDS))
+class EventWaiter:
+    """Sleeps until new events may exist or a timeout passes (polling, the fallback)."""
 
-    import psycopg
-    from psycopg import sql
+    def __call__(self, timeout: float) -> bool:
+        """Wait; True when woken by a notification, False after a poll interval."""
+        time.sleep(min(timeout, POLL_SECONDS))
+        return False
 
-    state: dict[str, psycopg.Connection[tuple[object, ...]] | None] = {"conn": None}
+    def close(self) -> None:
+        """Release the listening connection, if any."""
 
-    def wait(timeout: float) -> None:
+
+class PostgresEventWaiter(EventWaiter):
+    """Waits on the event store's NOTIFY channel (the recorder notifies on every insert)."""
+
+    def __init__(self, settings: Settings, channel: str) -> None:
+        self._settings = settings
+        self._channel = channel
+        self._conn: Any = None
+
+    def __call__(self, timeout: float) -> bool:
+        import psycopg
+        from psycopg import sql
+
         # Polling stays the fallback: a lost connection only means waiting for the timeout.
         try:
-            conn = state["conn"]
-            if conn is None or conn.closed:
-                conn = psycopg.connect(db.conninfo(), autocommit=True, connect_timeout=5)
-                if db.schema:
-                    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(db.schema)))
-                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                state["conn"] = conn
-            for _ in conn.notifies(timeout=timeout, stop_after=1):
-                break
+            if self._conn is None or self._conn.closed:
+                db = self._settings.database
+                self._conn = psycopg.connect(db.conninfo(), autocommit=True, connect_timeout=5)
+                self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                return True
         except psycopg.Error:
             logger.warning("LISTEN connection lost; polling until it returns")
-            state["conn"] = None
+            self.close()
             time.sleep(min(timeout, 1.0))
+        return False
 
-    return wait
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def event_waiter(settings: Settings, recorder: ApplicationRecorder) -> EventWaiter:
+    """The waiter for the configured backend."""
+    channel = getattr(recorder, "channel_name", None)
+    if settings.database.kind != "postgres" or channel is None:
+        return EventWaiter()
+    return PostgresEventWaiter(settings, channel)

@@ -306,3 +306,26 @@ def test_a_projector_restarted_midway_continues_where_the_views_stopped(world: W
     assert world.store.position() == world.ledger.head_position()
     assert (report.counts.made, report.counts.kept) == (10, 10)
     assert_same(report, world.report(as_of=report.at))
+
+
+def test_new_york_fall_back_keeps_local_days_and_weeks(world: World) -> None:
+    # Clocks go back on Sunday 2026-11-01: that local day has 25 hours.
+    new_york = ZoneInfo("America/New_York")
+    world.ledger.update_person(world.tenant, "ann", at=T0, timezone="America/New_York")
+    breach = datetime(2026, 10, 31, 22, 0, tzinfo=new_york)  # Saturday night
+    late_sunday = datetime(2026, 11, 1, 23, 30, tzinfo=new_york)  # Monday 04:30 UTC
+    world.make("broken", at=breach - timedelta(hours=2), due=timedelta(hours=1))
+    world.ledger.break_promise(world.tenant, "broken", at=breach.astimezone(UTC))
+    world.make("kept", at=late_sunday - timedelta(hours=2), due=timedelta(hours=3))
+    world.ledger.keep_promise(world.tenant, "kept", at=late_sunday.astimezone(UTC))
+    monday_morning = datetime(2026, 11, 2, 8, 0, tzinfo=new_york).astimezone(UTC)
+
+    report = world.report(now=monday_morning, weeks=2)
+
+    assert report.streaks.days_since_breach == 2  # Saturday -> Monday, whatever the hours
+    # Both outcomes fall in the local week of Monday 26 October, none in the new week.
+    assert [(str(w.week_start), w.kept, w.broken) for w in report.trend.weeks] == [
+        ("2026-10-26", 1, 1),
+        ("2026-11-02", 0, 0),
+    ]
+    assert_same(report, world.report(now=monday_morning, weeks=2, as_of=monday_morning))
