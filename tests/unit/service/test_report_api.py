@@ -60,7 +60,7 @@ def test_a_report_shows_score_counts_streaks_trend_and_open_promises(served: Ser
     assert body["trend"]["direction"] in ("improving", "steady", "declining")
     assert [p["promise_id"] for p in body["open_promises"]] == ["open-one"]
     assert body["scoring"]["specification"] == "troth-scoring-v1"
-    assert "kept 2" in body["explanation"] or "2 kept" in body["explanation"]
+    assert body["explanation"].startswith("In the last 30 days: 2 kept, 1 broken. Score ")
     assert body["timezone"] == "UTC"
 
 
