@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
+import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 API_KEY_PREFIX = "tk"
 WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105
@@ -33,14 +36,23 @@ class IssuedApiKey:
     key_hash: str
 
 
+KEY_ID_BYTES: Final = 6
+SECRET_BYTES: Final = 32
+_API_KEY_SHAPE: Final = re.compile(
+    rf"{API_KEY_PREFIX}_(?P<tenant>.+)_(?P<key_id>[0-9a-f]{{{2 * KEY_ID_BYTES}}})"
+    rf"_[A-Za-z0-9_-]{{{math.ceil(SECRET_BYTES * 4 / 3)}}}"
+)
+
+
 def new_api_key(tenant: str) -> IssuedApiKey:
     """Make an API key `tk_<tenant>_<key id>_<secret>` with 256 bits of randomness.
 
-    The tenant is part of the key (tenant names have no underscore), so a key names
-    its tenant and a request with another tenant's key can be told apart from a bad key.
+    The tenant is part of the key, so a key names its tenant and a request with another
+    tenant's key can be told apart from a bad key. Key id and secret have fixed lengths, so
+    the key parses even when the tenant's name holds underscores.
     """
-    key_id = secrets.token_hex(6)
-    token = f"{API_KEY_PREFIX}_{tenant}_{key_id}_{secrets.token_urlsafe(32)}"
+    key_id = secrets.token_hex(KEY_ID_BYTES)
+    token = f"{API_KEY_PREFIX}_{tenant}_{key_id}_{secrets.token_urlsafe(SECRET_BYTES)}"
     return IssuedApiKey(key_id=key_id, token=token, key_hash=hash_api_key(token))
 
 
@@ -51,10 +63,10 @@ def hash_api_key(token: str) -> str:
 
 def parse_api_key(token: str) -> tuple[str, str] | None:
     """The (tenant, key id) a token names, or None when it is not shaped like a key."""
-    parts = token.split("_", 3)
-    if len(parts) != 4 or parts[0] != API_KEY_PREFIX or not all(parts[1:]):
+    found = _API_KEY_SHAPE.fullmatch(token)
+    if found is None:
         return None
-    return parts[1], parts[2]
+    return found["tenant"], found["key_id"]
 
 
 def hashes_match(stored_hash: str, token: str) -> bool:

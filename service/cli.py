@@ -364,10 +364,23 @@ def tenants_revoke_key(name: str, key_id: str) -> None:
 
 def main() -> None:
     """Entry point of the `troth` console script."""
+    import sqlite3
+
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+
     from domain.errors import TrothError
 
     try:
         cli(prog_name="troth")
     except TrothError as error:
         click.echo(f"troth: {error}", err=True)
+        sys.exit(1)
+    except (PersistenceError, sqlite3.Error, psycopg.Error) as error:
+        where = Settings.from_env(os.environ).database.redacted()
+        click.echo(
+            f"troth: the database at {where} cannot be used ({type(error).__name__}: {error}). "
+            "Is it reachable, and has `troth migrate` created its tables?",
+            err=True,
+        )
         sys.exit(1)

@@ -18,7 +18,10 @@ class AfterSchema(Schema):
 
     after = fields.Integer(
         validate=validate.Range(min=0),
-        metadata={"description": "a write's `position`; waits up to 2 s, then 503"},
+        metadata={
+            "description": "a write's `position`: waits until the views include it, up to "
+            "TROTH_READ_WAIT_MS (default 2 s), then 503 with Retry-After"
+        },
     )
 
 

@@ -148,3 +148,14 @@ def test_reports_keep_answering_while_the_views_are_rebuilt(database_url: str) -
     assert failures == []
     assert answers
     assert set(answers) == {5}
+
+
+def test_a_store_that_is_not_there_gets_a_sentence_not_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "TROTH_DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/troth.db"}
+    result = subprocess.run(
+        [TROTH, "projections", "status"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "cannot be used" in result.stderr
+    assert "troth migrate" in result.stderr

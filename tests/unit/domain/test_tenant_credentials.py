@@ -167,3 +167,11 @@ def test_tenants_are_listed_in_registration_order(ledger: Ledger) -> None:
         ledger.register_tenant(name, at=T0)
     assert list(ledger.tenant_names()) == ["b", "a", "c"]
     assert ledger.tenant("a").tenant_id == tenant_id("a")
+
+
+@pytest.mark.parametrize("name", ["my_clinic", "a_b_c", "x", "clinic.north:2@eu-1"])
+def test_keys_of_tenants_with_any_valid_name_authenticate(ledger: Ledger, name: str) -> None:
+    created = ledger.register_tenant(name, at=T0)
+    assert ledger.authenticate(created.api_key) == Principal(name, DEFAULT_SCOPES)
+    issued = ledger.issue_api_key(name, scopes=frozenset({Scope.ADMIN}), at=T0)
+    assert ledger.authenticate(issued.api_key) == Principal(name, frozenset({Scope.ADMIN}))
