@@ -18,9 +18,21 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.stores import DEFAULT_POSTGRES, Command, Step, postgres_store, record, sqlite_store
+from bench.history import (
+    Step,
+    break_,
+    dispute,
+    keep,
+    lapse,
+    make,
+    move,
+    record,
+    release,
+    renegotiate,
+)
+from bench.stores import DEFAULT_POSTGRES, postgres_store, sqlite_store
 from domain.application import Ledger
-from domain.promise import PromiseStatus, PromiseTerms
+from domain.promise import PromiseTerms
 from projections.projector import BATCH_SIZE
 from service.bootstrap import bootstrap
 from service.settings import Settings
@@ -40,117 +52,67 @@ def workload(events: int, seed: int = 7) -> list[Step]:
     # A seeded generator so every run records the same history; nothing here is a secret.
     rng = random.Random(seed)  # noqa: S311
     steps: list[Step] = []
-    count = 0
-    people: list[tuple[str, str]] = []
-    for tenant, size in TENANTS.items():
-        people.extend((tenant, f"{tenant}-person-{i}") for i in range(size))
+    count = len(TENANTS) * EVENTS_PER_TENANT
+    people = [(t, f"{t}-person-{i}") for t, size in TENANTS.items() for i in range(size)]
     for tenant, person in people:
         if rng.random() < 0.3:
-            zone = rng.choice(ZONES)
-            steps.append(Step(T0, tenant, None, _timezone(tenant, person, zone, T0)))
-            count += 2  # registered + time zone changed
+            steps.append(move(tenant, person, rng.choice(ZONES), T0))
+            count += 2  # registered, time zone changed
     for tenant, person in rng.sample(people, 5):
-        at = T0 + timedelta(days=rng.randint(120, 240))
-        steps.append(Step(at, tenant, None, _timezone(tenant, person, MOVED_TO, at)))
+        steps.append(move(tenant, person, MOVED_TO, T0 + timedelta(days=rng.randint(120, 240))))
         count += 2
     i = 0
-    while count < events - len(TENANTS) * EVENTS_PER_TENANT:
+    while count < events:
         tenant, promiser = rng.choice(people)
         others = [p for t, p in people if t == tenant and p != promiser]
-        key = f"p{i}"
-        i += 1
         made = T0 + timedelta(minutes=rng.randint(0, 365 * 24 * 60))
-        due = made + timedelta(hours=rng.randint(4, 7 * 24))
         terms = PromiseTerms(
             tenant=tenant,
-            key=key,
+            key=f"p{i}",
             promiser=promiser,
             promisee=rng.choice(others) if rng.random() < 0.7 else None,
             category=rng.choice(CATEGORIES) or None,
             title="Send the quarterly numbers",
             made_at=made,
-            due_at=due,
+            due_at=made + timedelta(hours=rng.randint(4, 7 * 24)),
         )
-        steps.append(Step(made, tenant, key, _make(terms)))
-        count += 1
-        count += _fate(rng, steps, terms)
+        i += 1
+        fate = _fate(rng, terms)
+        steps += [make(terms), *fate]
+        count += 1 + len(fate)
     return steps
 
 
-def _fate(rng: random.Random, steps: list[Step], terms: PromiseTerms) -> int:
-    """Append what happens to one promise after it is made; returns how many events it adds."""
+def _fate(rng: random.Random, terms: PromiseTerms) -> list[Step]:
+    """What happens to a promise after it is made (one event per step)."""
     tenant, key, made, due = terms.tenant, terms.key, terms.made_at, terms.due_at
     assert due is not None
     roll = rng.random()
     if roll < 0.08:
-        return 0  # still open
+        return []  # still open
     if roll < 0.13:
         new_due = due + timedelta(days=rng.randint(1, 5))
-        at = made + (due - made) / 2
-        steps.append(Step(at, tenant, key, _renegotiate(tenant, key, new_due, at)))
         kept = new_due - timedelta(hours=rng.randint(1, 3))
-        steps.append(Step(kept, tenant, key, _keep(tenant, key, kept)))
-        return 2
+        return [renegotiate(tenant, key, new_due, made + (due - made) / 2), keep(tenant, key, kept)]
     if roll < 0.20:
-        at = due + timedelta(hours=rng.randint(1, 48))
-        steps.append(Step(at, tenant, key, _break(tenant, key, at)))
-        return 1
+        return [break_(tenant, key, due + timedelta(hours=rng.randint(1, 48)))]
     if roll < 0.24:
-        at = made + (due - made) / 3
-        steps.append(Step(at, tenant, key, _release(tenant, key, at)))
-        return 1
+        return [release(tenant, key, made + (due - made) / 3)]
     if roll < 0.30:
         noticed = due + 2 * DAY
-        steps.append(Step(noticed, tenant, key, _lapse(tenant, key, noticed)))
         if rng.random() < 0.2:
-            # A late report of what really happened before the lapse: a correction.
-            kept = due + HOUR
-            steps.append(Step(noticed + DAY, tenant, key, _keep(tenant, key, kept)))
-            return 2
-        return 1
-    late = rng.random() < 0.15
-    at = due + timedelta(hours=rng.randint(1, 24)) if late else due - timedelta(hours=1)
+            # What really happened, reported after the lapse: it replaces the lapse.
+            return [
+                lapse(tenant, key, noticed),
+                keep(tenant, key, due + HOUR, reported_at=noticed + DAY),
+            ]
+        return [lapse(tenant, key, noticed)]
+    is_late = rng.random() < 0.15
+    at = due + timedelta(hours=rng.randint(1, 24)) if is_late else due - HOUR
     at = max(at, made + timedelta(minutes=5))
-    steps.append(Step(at, tenant, key, _keep(tenant, key, at)))
     if rng.random() < 0.02:
-        disputed = at + 3 * DAY
-        steps.append(Step(disputed, tenant, key, _correct(tenant, key, at)))
-        return 2
-    return 1
-
-
-def _make(terms: PromiseTerms) -> Command:
-    return lambda uow: uow.make_promise(terms)
-
-
-def _keep(tenant: str, key: str, at: datetime) -> Command:
-    return lambda uow: uow.keep_promise(tenant, key, at=at)
-
-
-def _break(tenant: str, key: str, at: datetime) -> Command:
-    return lambda uow: uow.break_promise(tenant, key, at=at)
-
-
-def _release(tenant: str, key: str, at: datetime) -> Command:
-    return lambda uow: uow.release_promise(tenant, key, at=at, reason="no longer needed")
-
-
-def _renegotiate(tenant: str, key: str, due: datetime, at: datetime) -> Command:
-    return lambda uow: uow.renegotiate_promise(tenant, key, due_at=due, at=at)
-
-
-def _lapse(tenant: str, key: str, now: datetime) -> Command:
-    return lambda uow: uow.lapse_promise(tenant, key, now=now)
-
-
-def _correct(tenant: str, key: str, at: datetime) -> Command:
-    return lambda uow: uow.correct_outcome(
-        tenant, key, outcome=PromiseStatus.BROKEN, at=at, reason="the promisee disputes it"
-    )
-
-
-def _timezone(tenant: str, person: str, zone: str, at: datetime) -> Command:
-    return lambda uow: uow.update_person(tenant, person, at=at, timezone=zone)
+        return [keep(tenant, key, at), dispute(tenant, key, at, reported_at=at + 3 * DAY)]
+    return [keep(tenant, key, at)]
 
 
 def fill(settings: Settings, events: int) -> int:
