@@ -123,7 +123,9 @@ class POPOReportViewStore(ReportViewStore):
         with self._lock:
             return {i: self._tenants[i] for i in ids if i in self._tenants}
 
-    def subject_outcomes(self, key: SubjectKey, *, current_only: bool = True) -> list[OutcomeRow]:
+    def subject_outcomes(
+        self, key: SubjectKey, *, current_only: bool = True, since: datetime | None = None
+    ) -> list[OutcomeRow]:
         with self._lock:
             rows = list(self._outcomes.get(key.tenant, {}).values())
         found = [
@@ -131,6 +133,7 @@ class POPOReportViewStore(ReportViewStore):
             for row in rows
             if _matches(key, row.promiser, row.promisee, row.category)
             and not (current_only and row.replaced_at is not None)
+            and (since is None or row.at > since)
         ]
         return sorted(found, key=lambda row: (row.at, row.position))
 

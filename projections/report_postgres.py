@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Final, LiteralString
 from uuid import UUID
 
@@ -344,10 +344,14 @@ class PostgresReportViewStore(ReportViewStore):
         rows = map(_tenant_row, self._lookup(TENANTS, [(i,) for i in ids]))
         return {r.aggregate_id: r for r in rows}
 
-    def subject_outcomes(self, key: SubjectKey, *, current_only: bool = True) -> list[OutcomeRow]:
+    def subject_outcomes(
+        self, key: SubjectKey, *, current_only: bool = True, since: datetime | None = None
+    ) -> list[OutcomeRow]:
         where, params = _subject_filter(key)
         if current_only:
             where = SQL("{} AND replaced_at IS NULL").format(where)
+        if since is not None:
+            where, params = SQL("{} AND at > %s").format(where), [*params, since]
         statement = SQL("{} ORDER BY at, position").format(
             self._t(OUTCOMES).select(self._schema, where)
         )

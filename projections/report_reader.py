@@ -91,11 +91,12 @@ class ReportReader:
             return None
         timezone, policy = self.context(key.tenant, key.person)
         when = as_of or known_at or now
-        promises = self.store.subject_promises(key)
+        current = as_of is None and known_at is None and _settled_by(row, when)
+        # The current report needs only the open promises: its counts are in the row.
+        promises = self.store.subject_promises(key, status="open" if current else None)
         if known_at is not None:
             promises = [p for p in promises if p.made_recorded_at <= known_at]
         promises = [p for p in promises if p.made_at <= when]
-        current = as_of is None and known_at is None and _settled_by(row, when)
         if current:
             score, streaks, trend = self._current(row, when, timezone, weeks, policy)
             outcomes = None
@@ -111,14 +112,11 @@ class ReportReader:
         open_ = tuple(p for p in promises if _is_open(p, settled))
         overdue = tuple(p for p in open_ if p.due_at is not None and p.due_at < when)
         counts = self._counts(row, promises, outcomes, len(open_), len(overdue))
+        since = when - EXPLANATION_WINDOW
         recent_outcomes = (
-            outcomes
-            if outcomes is not None
-            else self.store.subject_outcomes(key, current_only=True)
+            outcomes if outcomes is not None else self.store.subject_outcomes(key, since=since)
         )
-        recent = _tally(
-            [o for o in recent_outcomes if when - EXPLANATION_WINDOW < o.at <= when], 0, 0, 0
-        )
+        recent = _tally([o for o in recent_outcomes if since < o.at <= when], 0, 0, 0)
         return Report(
             subject=key,
             at=when,

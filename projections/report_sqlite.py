@@ -283,10 +283,14 @@ class SQLiteReportViewStore(ReportViewStore):
         rows = map(_tenant_row, self._lookup(TENANTS, [(str(i),) for i in ids]))
         return {r.aggregate_id: r for r in rows}
 
-    def subject_outcomes(self, key: SubjectKey, *, current_only: bool = True) -> list[OutcomeRow]:
+    def subject_outcomes(
+        self, key: SubjectKey, *, current_only: bool = True, since: datetime | None = None
+    ) -> list[OutcomeRow]:
         where, params = _subject_filter(key)
         if current_only:
             where += " AND replaced_at IS NULL"
+        if since is not None:
+            where, params = f"{where} AND at > ?", [*params, _text(since)]
         rows = self._query(
             f"{self._t(OUTCOMES).select} WHERE {where} ORDER BY at, position", params
         )

@@ -83,11 +83,14 @@ class _Batch:
     weeks: dict[tuple[SubjectKey, date], WeekRow | None] = field(default_factory=dict)
     people: dict[UUID, PersonRow] = field(default_factory=dict)
     tenants: dict[UUID, TenantRow] = field(default_factory=dict)
+    absent_subjects: set[SubjectKey] = field(default_factory=set)
     changes: ViewChanges = field(default_factory=ViewChanges)
 
     def subject(self, key: SubjectKey) -> SubjectRow:
         if key not in self.subjects:
-            self.subjects[key] = self.store.subjects([key]).get(key) or SubjectRow(key)
+            # Keys the prefetch found missing are new subjects: no second read for them.
+            stored = None if key in self.absent_subjects else self.store.subjects([key]).get(key)
+            self.subjects[key] = stored or SubjectRow(key)
         return self.subjects[key]
 
     def put_subject(self, row: SubjectRow) -> None:
@@ -193,21 +196,33 @@ class ReportProjection:
                     subject_keys(event.tenant, event.promiser, event.promisee, event.category)
                 )
         batch.subjects.update(self.store.subjects(keys))
+        batch.absent_subjects.update(keys - batch.subjects.keys())
+        self._prefetch_weeks(batch, events)
+        return batch
+
+    def _prefetch_weeks(self, batch: _Batch, events: Sequence[Any]) -> None:
+        """Read, in one go, the week rows this batch's outcomes (and corrections) touch."""
         week_keys = set()
         for row in batch.promises.values():
             if row.outcome_at is not None:
                 tz = batch.timezone(row.tenant, row.promiser)
                 for key in subject_keys(row.tenant, row.promiser, row.promisee, row.category):
                     week_keys.add((key, week_start(row.outcome_at, tz)))
+        made_here = {e.originator_id: e for e in events if isinstance(e, Promise.Made)}
         for event in events:
-            if isinstance(event, OUTCOME_EVENTS) and event.originator_id in batch.promises:
-                row = batch.promises[event.originator_id]
-                tz = batch.timezone(row.tenant, row.promiser)
-                for key in subject_keys(row.tenant, row.promiser, row.promisee, row.category):
-                    week_keys.add((key, week_start(event.at, tz)))
+            if not isinstance(event, OUTCOME_EVENTS):
+                continue
+            # The promise is in the views already, or made earlier in this very batch.
+            terms: Any = batch.promises.get(event.originator_id) or made_here.get(
+                event.originator_id
+            )
+            if terms is None:
+                continue
+            tz = batch.timezone(terms.tenant, terms.promiser)
+            for key in subject_keys(terms.tenant, terms.promiser, terms.promisee, terms.category):
+                week_keys.add((key, week_start(event.at, tz)))
         found = self.store.weeks(week_keys)
         batch.weeks.update({k: found.get(k) for k in week_keys})
-        return batch
 
     def _apply(self, batch: _Batch, event: Any, position: int) -> None:
         if isinstance(event, Promise.Made):

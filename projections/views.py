@@ -228,9 +228,12 @@ class ReportViewStore(ABC):
     # Reads for reports and rebuilding one subject
 
     @abstractmethod
-    def subject_outcomes(self, key: SubjectKey, *, current_only: bool = True) -> list[OutcomeRow]:
+    def subject_outcomes(
+        self, key: SubjectKey, *, current_only: bool = True, since: datetime | None = None
+    ) -> list[OutcomeRow]:
         """The outcomes of a subject's promises, by (at, position); with `current_only`
-        False also the replaced ones (for `known_at` reports)."""
+        False also the replaced ones (for `known_at` reports); with `since` only those with
+        an outcome time after it."""
 
     @abstractmethod
     def subject_promises(self, key: SubjectKey, *, status: str | None = None) -> list[PromiseRow]:

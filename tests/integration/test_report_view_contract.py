@@ -358,6 +358,9 @@ def test_current_only_leaves_out_replaced_outcomes_and_all_come_by_time_then_pos
     store.write(changes_of(second_p1, first_p1, p3, p2), 1)
     assert store.subject_outcomes(ANN) == [p3, p2, second_p1]
     assert store.subject_outcomes(ANN, current_only=False) == [p3, p2, second_p1, first_p1]
+    assert store.subject_outcomes(ANN, since=T0) == [p2, second_p1]  # strictly after
+    assert store.subject_outcomes(ANN, since=T0 + hour) == []
+    assert store.subject_outcomes(ANN, current_only=False, since=T0 + hour) == [first_p1]
 
 
 def test_subject_promises_filter_by_status_and_come_by_due_time_undated_last(
