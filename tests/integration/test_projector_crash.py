@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -24,12 +27,13 @@ from domain.application import Ledger
 from domain.policy import ScoringPolicy
 from domain.promise import PromiseStatus, PromiseTerms
 from domain.unit_of_work import Change, UnitOfWork
-from projections.projector import Projector
+from projections.projector import BATCH_SIZE, Projector
 from projections.report_postgres import PostgresReportViewStore
 from service.bootstrap import Components, bootstrap
 from service.migration import migrate
 from service.settings import Database, Settings
 from tests.clock import T0
+from tests.stores import open_ledger
 
 TROTH: Final = Path(sys.executable).parent / "troth"
 EVENTS: Final = 50_000
@@ -56,6 +60,10 @@ MIN_KILLS_MID_CATCH_UP: Final = 5
 # Only a safety net so a wedged projector fails the test instead of hanging it; no assertion
 # depends on how fast anything runs.
 STALL_SECONDS: Final = 120.0
+POLL_SECONDS: Final = 0.02
+WRITE_POLL_SECONDS: Final = 0.005
+FALLBACK_BATCH_SECONDS: Final = 0.5
+MIN_INTERRUPTED_WRITES: Final = 3
 
 
 @pytest.fixture
@@ -210,44 +218,146 @@ class History:
             uow.commit()
 
 
-def kill_repeatedly_until_caught_up(
-    url: str, projector: Projector, rng: random.Random, log: Path
-) -> list[int]:
-    """Run `troth projector` and SIGKILL it at random moments until the views reach the head.
+class CleanRebuild(threading.Thread):
+    """Projects the whole log once, without interruption, into fresh views in `schema`."""
 
-    Each run is killed only after it has committed at least one batch, so every run makes
-    progress and the loop ends however slow the machine is. Returns the views' position
-    after each kill.
-    """
-    env = {**os.environ, "TROTH_DATABASE_URL": url}
-    head = projector.head()
-    positions: list[int] = []
-    while (before := projector.position()) < head:
-        with log.open("ab") as output:
-            process = subprocess.Popen(
-                [TROTH, "projector"], env=env, stdout=output, stderr=subprocess.STDOUT
-            )
+    def __init__(self, settings: Settings, schema: str) -> None:
+        super().__init__(name="clean-rebuild")
+        self.settings = settings
+        self.schema = schema
+        self.applied = 0
+        self.seconds = 0.0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        started = time.perf_counter()
+        ledger = open_ledger(self.settings)
+        store = PostgresReportViewStore(self.settings.database.conninfo(), schema=self.schema)
         try:
-            wait_for_progress(projector, before, process, log)
-            time.sleep(rng.uniform(0.0, 1.0))
+            store.create_tables()
+            self.applied = Projector(ledger.recorder, ledger.mapper, store).catch_up()
+        except BaseException as error:
+            self.error = error
         finally:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-        assert process.returncode == -signal.SIGKILL, tail(log)
-        positions.append(projector.position())
-    return positions
+            store.close()
+            ledger.close()
+        self.seconds = time.perf_counter() - started
 
 
-def wait_for_progress(
-    projector: Projector, before: int, process: subprocess.Popen[bytes], log: Path
-) -> None:
+@dataclass
+class Kills:
+    """Where the views stood after each kill, and how many kills cut a batch's write short."""
+
+    positions: list[int] = field(default_factory=list)
+    interrupted_writes: int = 0
+
+
+def kill_repeatedly_until_caught_up(
+    settings: Settings, projector: Projector, rng: random.Random, log: Path
+) -> Kills:
+    """Run `troth projector` and SIGKILL it until the views reach the head.
+
+    Each run first writes 3-5 batches, so every run makes progress and the loop ends. Then
+    every other run is killed at a random moment of its next batch, wherever that batch
+    stands (reading, applying or writing), and the others while the batch's write
+    transaction is open, the moment that matters most for exactly-once.
+    """
+    env = {**os.environ, "TROTH_DATABASE_URL": settings.database_url}
+    database = settings.database
+    head = projector.head()
+    kills = Kills()
+    with psycopg.connect(database.conninfo(), autocommit=True) as watch:
+        run = 0
+        while projector.position() < head:
+            with log.open("ab") as output:
+                process = subprocess.Popen(
+                    [TROTH, "projector"], env=env, stdout=output, stderr=subprocess.STDOUT
+                )
+            writer: Writer | None = None
+            try:
+                batch_seconds = wait_for_batches(projector, process, rng.randint(3, 5), head, log)
+                if run % 2:
+                    writer = wait_for_write_transaction(watch, database.schema, projector, head)
+                else:
+                    time.sleep(rng.uniform(0.0, batch_seconds))
+            finally:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+            assert process.returncode == -signal.SIGKILL, tail(log)
+            if writer is not None:
+                wait_for_backend_to_end(watch, writer.pid)
+                if projector.position() == writer.position:
+                    # The write transaction seen open never committed: its batch rolled back.
+                    kills.interrupted_writes += 1
+            kills.positions.append(projector.position())
+            run += 1
+    return kills
+
+
+@dataclass(frozen=True)
+class Writer:
+    """A server process with a write transaction open, and the views' position before it."""
+
+    pid: int
+    position: int
+
+
+def wait_for_write_transaction(
+    watch: psycopg.Connection[tuple[Any, ...]], schema: str, projector: Projector, head: int
+) -> Writer | None:
+    """A transaction writing `schema`'s views now (it has a transaction id, which PostgreSQL
+    assigns at the first write), or None once the views reach `head`."""
+    pattern = f"%{sql.Identifier(schema).as_string(watch)}.%"
     deadline = time.monotonic() + STALL_SECONDS
-    while projector.position() == before:
+    # The position is read before looking for the transaction, so it cannot include it.
+    while (position := projector.position()) < head:
+        row = watch.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE backend_xid IS NOT NULL AND query LIKE %s AND pid <> pg_backend_pid()",
+            (pattern,),
+        ).fetchone()
+        if row is not None:
+            return Writer(row[0], position)
+        if time.monotonic() > deadline:
+            pytest.fail(f"no write transaction on {schema} in {STALL_SECONDS} s")
+        time.sleep(WRITE_POLL_SECONDS)
+    return None
+
+
+def wait_for_backend_to_end(watch: psycopg.Connection[tuple[Any, ...]], pid: int) -> None:
+    deadline = time.monotonic() + STALL_SECONDS
+    while watch.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the killed projector's server process {pid} did not end")
+        time.sleep(POLL_SECONDS)
+
+
+def wait_for_batches(
+    projector: Projector, process: subprocess.Popen[bytes], count: int, head: int, log: Path
+) -> float:
+    """Wait until the running projector has written `count` batches (or reached `head`);
+    returns how long a batch took it, as seen from here."""
+    first = position = projector.position()
+    target = min(first + count * BATCH_SIZE, head)
+    changes: list[tuple[float, int]] = []
+    deadline = time.monotonic() + STALL_SECONDS
+    while position < target:
         if process.poll() is not None:
             pytest.fail(f"the projector exited by itself ({process.returncode}):\n{tail(log)}")
         if time.monotonic() > deadline:
             pytest.fail(f"the projector wrote no batch in {STALL_SECONDS} s:\n{tail(log)}")
-        time.sleep(0.02)
+        time.sleep(POLL_SECONDS)
+        if (current := projector.position()) != position:
+            position = current
+            changes.append((time.monotonic(), position))
+            deadline = time.monotonic() + STALL_SECONDS
+    # Per-batch times between the commits seen; the median, as one batch (the policy change)
+    # takes many times longer than the others.
+    times = [
+        (t2 - t1) / max((p2 - p1) / BATCH_SIZE, 1)
+        for (t1, p1), (t2, p2) in itertools.pairwise(changes)
+    ]
+    return statistics.median(times) if times else FALLBACK_BATCH_SECONDS
 
 
 def tail(log: Path, lines: int = 40) -> str:
@@ -298,42 +408,43 @@ def test_a_projector_killed_repeatedly_during_catch_up_ends_with_the_views_of_a_
 ) -> None:
     # A seeded generator so every run records the same history; nothing here is a secret.
     rng = random.Random(SEED)  # noqa: S311
-    ledger = components.ledger
     started = time.perf_counter()
     history = History(rng)
     history.plan(EVENTS)
-    history.record(ledger)
-    head = ledger.head_position()
+    history.record(components.ledger)
+    head = components.projector.head()
     written = time.perf_counter()
     assert head == history.events >= EVENTS
 
-    url = components.settings.database_url
-    positions = kill_repeatedly_until_caught_up(
-        url, components.projector, rng, tmp_path / "projector.log"
-    )
-    crashed = time.perf_counter()
-
-    database = components.settings.database
-    clean = PostgresReportViewStore(database.conninfo(), schema=rebuild_schema, pool_size=2)
+    # The clean rebuild reads the same log into views of its own schema, in this process,
+    # while the projector processes are being killed (the two catch-ups take the same time).
+    clean = CleanRebuild(components.settings, rebuild_schema)
+    clean.start()
     try:
-        clean.create_tables()
-        rebuilt = Projector(ledger.recorder, ledger.mapper, clean).catch_up()
+        kills = kill_repeatedly_until_caught_up(
+            components.settings, components.projector, rng, tmp_path / "projector.log"
+        )
     finally:
-        clean.close()
+        clean.join()
     finished = time.perf_counter()
     print(
-        f"\n{head} events written in {written - started:.1f} s; {len(positions)} kills in "
-        f"{crashed - written:.1f} s at {positions}; clean rebuild {finished - crashed:.1f} s"
+        f"\n{head} events written in {written - started:.1f} s; {len(kills.positions)} kills "
+        f"({kills.interrupted_writes} inside a write) in {finished - written:.1f} s "
+        f"(clean rebuild {clean.seconds:.1f} s) at {kills.positions}"
     )
 
-    mid_catch_up = [p for p in positions if 0 < p < head]
-    assert len(mid_catch_up) >= MIN_KILLS_MID_CATCH_UP, positions
+    mid_catch_up = [p for p in kills.positions if 0 < p < head]
+    assert len(mid_catch_up) >= MIN_KILLS_MID_CATCH_UP, kills
+    assert kills.interrupted_writes >= MIN_INTERRUPTED_WRITES, kills
     assert components.projector.position() == head
-    assert rebuilt == head
+    assert clean.error is None
+    assert clean.applied == head
 
-    after_crashes = table_rows(database.conninfo(), str(database.schema))
-    clean_rows = table_rows(database.conninfo(), rebuild_schema)
-    assert clean_rows.keys() >= VIEW_TABLES
-    assert len(clean_rows["troth_promises"]) == history.promises
-    for table in sorted(clean_rows):
-        assert_same_rows(table, after_crashes[table], clean_rows[table])
+    database = components.settings.database
+    after_crashes = table_rows(database.conninfo(), database.schema)
+    rebuilt = table_rows(database.conninfo(), rebuild_schema)
+    assert rebuilt.keys() >= VIEW_TABLES
+    assert after_crashes.keys() >= rebuilt.keys()
+    assert len(rebuilt["troth_promises"]) == history.promises
+    for table in sorted(rebuilt):
+        assert_same_rows(table, after_crashes[table], rebuilt[table])
