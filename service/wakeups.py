@@ -6,7 +6,9 @@ import logging
 import time
 from typing import Any, Final
 
+import psycopg
 from eventsourcing.persistence import ApplicationRecorder
+from psycopg import sql
 
 from service.settings import Settings
 
@@ -32,12 +34,9 @@ class PostgresEventWaiter(EventWaiter):
     def __init__(self, settings: Settings, channel: str) -> None:
         self._settings = settings
         self._channel = channel
-        self._conn: Any = None
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
 
     def __call__(self, timeout: float) -> bool:
-        import psycopg
-        from psycopg import sql
-
         # Polling stays the fallback: a lost connection only means waiting for the timeout.
         try:
             if self._conn is None or self._conn.closed:

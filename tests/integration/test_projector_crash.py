@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,10 +23,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from bench.history import Command, Step, record
 from domain.application import Ledger
 from domain.policy import ScoringPolicy
 from domain.promise import PromiseStatus, PromiseTerms
-from domain.unit_of_work import Change, UnitOfWork
 from projections.projector import BATCH_SIZE, Projector
 from projections.report_postgres import PostgresReportViewStore
 from service.bootstrap import Components, bootstrap
@@ -86,19 +86,6 @@ def rebuild_schema(isolated_postgres_url: str) -> Iterator[str]:
             yield schema
         finally:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
-Command = Callable[[UnitOfWork], Change]
-
-
-@dataclass(frozen=True)
-class Step:
-    """One use case, recorded when it is reported (outcomes come hours or days after)."""
-
-    reported_at: datetime
-    tenant: str
-    promise: str | None
-    command: Command
 
 
 class History:
@@ -197,25 +184,11 @@ class History:
             ledger.register_tenant(tenant, at=T0 - DAY)
         ordered = sorted(self.steps, key=lambda s: s.reported_at)
         half = len(ordered) // 2
-        self._record(ledger, ordered[:half])
+        record(ledger, ordered[:half], STEPS_PER_COMMIT)
         # Mid-year, one tenant's policy changes: every one of its sums is recomputed, one
         # large batch for a kill to land in.
         ledger.change_scoring_policy("globex", ScoringPolicy(grace=2 * HOUR, late_credit=0.25))
-        self._record(ledger, ordered[half:])
-
-    @staticmethod
-    def _record(ledger: Ledger, steps: list[Step]) -> None:
-        for start in range(0, len(steps), STEPS_PER_COMMIT):
-            chunk = steps[start : start + STEPS_PER_COMMIT]
-            uow = ledger.unit_of_work()
-            for tenant in TENANTS:
-                # One query loads (or marks absent) the chunk's promises, so commands read none.
-                uow.prefetch_promises(
-                    tenant, {s.promise for s in chunk if s.tenant == tenant and s.promise}
-                )
-            for step in chunk:
-                step.command(uow)
-            uow.commit()
+        record(ledger, ordered[half:], STEPS_PER_COMMIT)
 
 
 class CleanRebuild(threading.Thread):
