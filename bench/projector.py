@@ -167,7 +167,7 @@ def run(name: str, settings: Settings, events: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--postgres", nargs="?", const=DEFAULT_POSTGRES, default=None)
     args = parser.parse_args()
     with sqlite_store() as settings:

@@ -14,6 +14,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, JSONTranscoder
 
+from domain.commitment import Commitment, CommitmentTerms
 from domain.credentials import (
     DEFAULT_SCOPES,
     Scope,
@@ -27,15 +28,21 @@ from domain.errors import (
     InvalidInputError,
     PersonNotFoundError,
     PromiseNotFoundError,
+    SubscriptionNotFoundError,
     TenantAlreadyExistsError,
     TenantNotFoundError,
 )
 from domain.group_commit import GroupCommitter
 from domain.identity import person_id, promise_id, tenant_id, validate_key
+from domain.message import Message
 from domain.person import Person, QuietHours
 from domain.policy import ScoringPolicy
 from domain.promise import Promise, PromiseStatus, PromiseTerms
 from domain.receipts import Receipt, ReceiptRecorder
+
+# Imported for its event topics: every process reading the log must be able to decode them.
+from domain.share import ShareBook  # noqa: F401
+from domain.subscription import Subscription, subscription_aggregate_id
 from domain.tenant import Tenant
 from domain.transcodings import TRANSCODINGS
 from domain.unit_of_work import UNCHANGED, Change, Unchanged, UnitOfWork, Written
@@ -43,6 +50,7 @@ from domain.unit_of_work import UNCHANGED, Change, Unchanged, UnitOfWork, Writte
 DEFAULT_ROTATION_GRACE: Final = timedelta(hours=24)
 TENANT_CACHE_SECONDS: Final = 2.0
 TENANT_REGISTERED_TOPIC: Final = Tenant.Registered.TOPIC
+OCCURRENCES_PER_PASS: Final = 1000
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -98,6 +106,26 @@ class TenantSummary:
     api_keys: tuple[KeySummary, ...]
     active_webhook_secrets: int
     scoring_policy: ScoringPolicy
+
+
+@dataclass(frozen=True)
+class NewSubscription:
+    """A new webhook subscription; the only time its signing secret is visible."""
+
+    subscription_id: str
+    secret: str
+    position: int
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message to queue: the arguments of `Ledger.queue_message`."""
+
+    tenant: str
+    message_id: str
+    type: str
+    at: datetime
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -273,11 +301,67 @@ class Ledger(Application[UUID]):
                 return
             start = page[-1].id + 1
 
+    # Recurring commitments: occurrences are ordinary promises with deterministic ids
+
+    def create_commitment(self, terms: CommitmentTerms, *, at: datetime) -> Written:
+        """Record a recurring commitment; the same commitment again is "already recorded"."""
+        return self._single(lambda uow: uow.create_commitment(terms, at=at))
+
+    def commitment(self, tenant: str, key: str) -> Commitment:
+        """A recurring commitment as it stands."""
+        return self.unit_of_work().commitment(tenant, key)
+
+    def pause_commitment(self, tenant: str, key: str, *, at: datetime) -> Written:
+        """Stop making occurrences; those already made that are due after `at` are released."""
+        return self._on_commitment(tenant, key, at, lambda c: c.pause(at=at), "paused")
+
+    def resume_commitment(self, tenant: str, key: str, *, at: datetime) -> Written:
+        """Make occurrences again, those due after `at`."""
+        return self._on_commitment(tenant, key, at, lambda c: c.resume(at=at), None)
+
+    def end_commitment(self, tenant: str, key: str, *, at: datetime) -> Written:
+        """End a commitment; occurrences already made that are due after `at` are released."""
+        return self._on_commitment(tenant, key, at, lambda c: c.end(at=at), "ended")
+
+    def schedule_occurrences(
+        self, tenant: str, key: str, *, now: datetime, horizon: timedelta
+    ) -> int:
+        """Make the commitment's occurrences due by `now + horizon` as promises, and record
+        how far it is scheduled, in one transaction; returns how many were made."""
+        uow = self.unit_of_work()
+        commitment = uow.commitment(tenant, key)
+        occurrences = commitment.due_occurrences(now=now, horizon=horizon)
+        for occurrence in occurrences:
+            uow.make_promise(commitment.terms_of(occurrence, horizon))
+        if commitment.is_active:
+            full = len(occurrences) >= OCCURRENCES_PER_PASS
+            commitment.mark_scheduled(occurrences[-1].due_at if full else now + horizon)
+        uow.commit()
+        return len(occurrences)
+
+    def _on_commitment(
+        self,
+        tenant: str,
+        key: str,
+        at: datetime,
+        command: Callable[[Commitment], None],
+        release_reason: str | None,
+    ) -> Written:
+        return self._single(
+            lambda uow: uow.change_commitment(
+                tenant, key, command, at=at, release_reason=release_reason
+            )
+        )
+
     # Promises and people: each use case is a unit of work of one command
 
-    def unit_of_work(self) -> UnitOfWork:
-        """A unit of work for several commands saved in one transaction (batch ingestion)."""
-        return UnitOfWork(self)
+    def unit_of_work(self, *, expect_new_promises: bool = False) -> UnitOfWork:
+        """A unit of work for several commands saved in one transaction (batch ingestion).
+
+        With `expect_new_promises`, making a promise skips reading whether it exists: a
+        promise made before makes the commit fail with ConcurrentWriteError instead.
+        """
+        return UnitOfWork(self, expect_new_promises=expect_new_promises)
 
     def make_promise(self, terms: PromiseTerms) -> Written:
         """Record a promise; the same promise again is "already recorded", not a second one."""
@@ -393,6 +477,119 @@ class Ledger(Application[UUID]):
         except AggregateNotFoundError:
             raise PersonNotFoundError(f"no person {key!r}") from None
         return PersonState(tenant, key, person.timezone, person.quiet_hours)
+
+    # Outgoing messages (the outbox)
+
+    def queue_message(
+        self, tenant: str, *, message_id: str, type: str, at: datetime, data: dict[str, Any]
+    ) -> int:
+        """Record a message for the tenant's webhook subscribers; returns its log position.
+
+        The message is an event before anything is sent, so a crash loses nothing. Its id
+        follows from tenant and `message_id`: queuing the same message id again records
+        nothing (the first content stays) and returns the head of the log, which makes a
+        scheduler's re-fire after a crash harmless.
+        """
+        self._recent_tenant(tenant)
+        message = Message.queue(tenant, message_id=message_id, type=type, at=at, data=data)
+        try:
+            recordings = self.save(message)
+        except IntegrityError:
+            return self.head_position()
+        return recordings[-1].notification.id
+
+    def queue_messages(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Queue many messages in one transaction (a scheduler's batch). If any was already
+        queued, the batch falls back to one message at a time, which skips those."""
+        for tenant in {m.tenant for m in messages}:
+            self._recent_tenant(tenant)
+        aggregates = [
+            Message.queue(m.tenant, message_id=m.message_id, type=m.type, at=m.at, data=m.data)
+            for m in messages
+        ]
+        if not aggregates:
+            return
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            for m in messages:
+                self.queue_message(
+                    m.tenant, message_id=m.message_id, type=m.type, at=m.at, data=m.data
+                )
+
+    # Webhook subscriptions
+
+    def create_subscription(
+        self,
+        tenant: str,
+        *,
+        url: str,
+        types: list[str],
+        description: str | None,
+        at: datetime,
+    ) -> NewSubscription:
+        """Subscribe an endpoint to message types; the secret is in this answer only."""
+        self._tenant(tenant)
+        subscription_id = "sub_" + secrets.token_hex(8)
+        secret = new_webhook_secret()
+        subscription = Subscription.create(
+            tenant,
+            subscription_id=subscription_id,
+            url=url,
+            types=types,
+            description=description,
+            secret=secret,
+            at=at,
+        )
+        written = self._save(subscription)
+        return NewSubscription(subscription_id, secret, written.position)
+
+    def subscription(self, tenant: str, subscription_id: str) -> Subscription:
+        """A tenant's subscription (holds its secrets: never hand it to an HTTP answer)."""
+        try:
+            subscription = self._get(
+                Subscription, subscription_aggregate_id(tenant, subscription_id)
+            )
+        except AggregateNotFoundError:
+            raise SubscriptionNotFoundError(f"no subscription {subscription_id!r}") from None
+        if subscription.is_deleted:
+            raise SubscriptionNotFoundError(f"no subscription {subscription_id!r}")
+        return subscription
+
+    def rotate_subscription_secret(
+        self,
+        tenant: str,
+        subscription_id: str,
+        *,
+        at: datetime,
+        grace: timedelta = DEFAULT_ROTATION_GRACE,
+    ) -> str:
+        """Sign with a new secret; the current one also signs for `grace`. Returns it once."""
+        subscription = self.subscription(tenant, subscription_id)
+        secret = new_webhook_secret()
+        subscription.rotate_secret(secret, at=at, grace=grace)
+        self._save(subscription)
+        return secret
+
+    def delete_subscription(self, tenant: str, subscription_id: str, *, at: datetime) -> Written:
+        """Delete a subscription: nothing more is delivered to it."""
+        subscription = self.subscription(tenant, subscription_id)
+        subscription.delete(at=at)
+        return self._save(subscription)
+
+    def disable_subscription(
+        self, tenant: str, subscription_id: str, *, reason: str, at: datetime
+    ) -> Written:
+        """Stop deliveries to an endpoint (its messages are kept for replay)."""
+        subscription = self.subscription(tenant, subscription_id)
+        subscription.disable(reason=reason, at=at)
+        return self._save(subscription)
+
+    def enable_subscription(self, tenant: str, subscription_id: str, *, at: datetime) -> Written:
+        """Resume deliveries to a disabled endpoint."""
+        subscription = self.subscription(tenant, subscription_id)
+        subscription.enable(at=at)
+        return self._save(subscription)
 
     # Receipts
 

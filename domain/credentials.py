@@ -21,10 +21,11 @@ class Scope(StrEnum):
 
     EVENTS_WRITE = "events:write"
     REPORTS_READ = "reports:read"
+    SUBSCRIPTIONS_WRITE = "subscriptions:write"
     ADMIN = "admin"
 
 
-DEFAULT_SCOPES = frozenset({Scope.EVENTS_WRITE, Scope.REPORTS_READ})
+DEFAULT_SCOPES = frozenset({Scope.EVENTS_WRITE, Scope.REPORTS_READ, Scope.SUBSCRIPTIONS_WRITE})
 
 
 @dataclass(frozen=True)

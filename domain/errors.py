@@ -102,3 +102,33 @@ class ConcurrentWriteError(ConflictError):
     """Another writer changed the same promise at the same moment; retry."""
 
     title = "Concurrent change"
+
+
+class CommitmentNotFoundError(NotFoundError):
+    """No recurring commitment with that id for this tenant."""
+
+    title = "Commitment not found"
+
+
+class CommitmentConflictError(ConflictError):
+    """A commitment with this id already exists with different content, or has ended."""
+
+    title = "Commitment conflict"
+
+
+class SubscriptionNotFoundError(NotFoundError):
+    """No webhook subscription with that id for this tenant."""
+
+    title = "Subscription not found"
+
+
+class SubscriptionDeletedError(NotFoundError):
+    """The webhook subscription was deleted."""
+
+    title = "Subscription not found"
+
+
+class DeliveryNotFoundError(NotFoundError):
+    """No delivery of that message to this subscription."""
+
+    title = "Delivery not found"

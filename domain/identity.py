@@ -34,6 +34,7 @@ def _namespace(tenant: str, kind: str) -> UUID:
     return uuid5(tenant_id(tenant), kind)
 
 
+@lru_cache(maxsize=65536)
 def promise_id(tenant: str, promise_key: str) -> UUID:
     """The Promise aggregate id: uuid5 of the tenant and the client's promise id."""
     return uuid5(_namespace(tenant, "promise"), promise_key)
@@ -42,3 +43,8 @@ def promise_id(tenant: str, promise_key: str) -> UUID:
 def person_id(tenant: str, person_key: str) -> UUID:
     """The Person aggregate id within a tenant."""
     return uuid5(_namespace(tenant, "person"), person_key)
+
+
+def commitment_id(tenant: str, commitment_key: str) -> UUID:
+    """The Commitment aggregate id within a tenant."""
+    return uuid5(_namespace(tenant, "commitment"), commitment_key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from domain.errors import InvalidInputError
 
@@ -45,3 +45,10 @@ class ScoringPolicy:
     def from_dict(cls, values: dict[str, Any]) -> ScoringPolicy:
         """Rebuild a policy from `as_dict()` output."""
         return cls(**values)
+
+
+DEFAULT_REMINDERS: Final = (timedelta(hours=24), timedelta(hours=1))
+"""Lead times of `reminder.due_soon` for a promise with a due time and no `reminders` of its own."""
+
+DEFAULT_FOLLOW_UP_AFTER: Final = timedelta(hours=1)
+"""How long after its due time an open promise gets a `promise.follow_up`."""

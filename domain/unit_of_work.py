@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -12,12 +13,17 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from domain.commitment import Commitment, CommitmentTerms, occurrence_key
 from domain.errors import (
+    CommitmentConflictError,
+    CommitmentNotFoundError,
     ConcurrentWriteError,
+    InvalidInputError,
+    PromiseAlreadySettledError,
     PromiseConflictError,
     PromiseNotFoundError,
 )
-from domain.identity import person_id, promise_id, validate_key
+from domain.identity import commitment_id, person_id, promise_id, validate_key
 from domain.person import Person, QuietHours
 from domain.policy import ScoringPolicy
 from domain.promise import Promise, PromiseStatus, PromiseTerms
@@ -72,8 +78,9 @@ class UnitOfWork:
     failed one contributes nothing: each command is all-or-nothing.
     """
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, *, expect_new_promises: bool = False) -> None:
         self._ledger = ledger
+        self._expect_new_promises = expect_new_promises
         self._aggregates: dict[UUID, Aggregate] = {}
         self._receipts: list[Receipt] = []
         self._policies: dict[str, ScoringPolicy] = {}
@@ -102,7 +109,9 @@ class UnitOfWork:
         """Make a promise; the same terms again change nothing, other terms conflict."""
         self._policy(terms.tenant)
         aggregate_id = promise_id(terms.tenant, terms.key)
-        existing = self._find(Promise, aggregate_id)
+        # Expecting it new, the read is skipped: the store keeps one version 1 per
+        # aggregate, so a promise made before fails the commit rather than being doubled.
+        existing = self._find(Promise, aggregate_id, read=not self._expect_new_promises)
         if existing is not None:
             if self._ledger.made_terms(existing) != terms:
                 raise PromiseConflictError(
@@ -199,6 +208,57 @@ class UnitOfWork:
         self._aggregates[aggregate_id] = person
         return Change(aggregate_id, _pending(person, before))
 
+    def create_commitment(self, terms: CommitmentTerms, *, at: datetime) -> Change:
+        """Record a recurring commitment; the same terms again change nothing."""
+        self._policy(terms.tenant)
+        aggregate_id = commitment_id(terms.tenant, terms.key)
+        existing = self._find(Commitment, aggregate_id)
+        if existing is not None:
+            if existing.terms != terms:
+                raise CommitmentConflictError(
+                    f"commitment {terms.key!r} was already made with different content"
+                )
+            return Change(aggregate_id, ())
+        commitment = Commitment.create(terms, at=at)
+        self._aggregates[aggregate_id] = commitment
+        return Change(aggregate_id, _pending(commitment, 0))
+
+    def commitment(self, tenant: str, key: str) -> Commitment:
+        """The commitment, loaded into this unit (changes to it are saved by `commit`)."""
+        self._policy(tenant)
+        validate_key("commitment_id", key)
+        commitment = self._find(Commitment, commitment_id(tenant, key))
+        if commitment is None:
+            raise CommitmentNotFoundError(f"no commitment {key!r}")
+        return commitment
+
+    def change_commitment(
+        self,
+        tenant: str,
+        key: str,
+        command: Callable[[Commitment], None],
+        *,
+        at: datetime,
+        release_reason: str | None = None,
+    ) -> Change:
+        """Run `command` on a commitment; with `release_reason`, also release the occurrences
+        already made that are due after `at` (a pause or an end), in the same transaction."""
+        commitment = self.commitment(tenant, key)
+        before = commitment.version
+        command(commitment)
+        if release_reason is not None and commitment.version > before:
+            for occurrence in commitment.made_after(at):
+                # Settled occurrences keep their outcome; one made after a backdated `at`
+                # cannot be released before it was made and stays open.
+                with suppress(PromiseNotFoundError, PromiseAlreadySettledError, InvalidInputError):
+                    self.release_promise(
+                        tenant,
+                        occurrence_key(key, occurrence.local_date),
+                        at=at,
+                        reason=f"the commitment was {release_reason}",
+                    )
+        return Change(commitment.id, _pending(commitment, before))
+
     # Receipts and saving
 
     def add_receipt(self, receipt: Receipt, change: Change | None = None) -> None:
@@ -250,10 +310,10 @@ class UnitOfWork:
             policy = self._policies[tenant] = self._ledger.scoring_policy(tenant)
         return policy
 
-    def _find(self, kind: type[A], aggregate_id: UUID) -> A | None:
+    def _find(self, kind: type[A], aggregate_id: UUID, *, read: bool = True) -> A | None:
         aggregate = self._aggregates.get(aggregate_id)
         if aggregate is None:
-            if aggregate_id in self._absent:
+            if aggregate_id in self._absent or not read:
                 return None
             try:
                 aggregate = self._ledger.repository.get(aggregate_id)

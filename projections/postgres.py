@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
 from domain.receipts import Receipt
-from projections.receipt_rows import receipt_from_row, receipt_rows
+from projections.receipt_rows import receipt_answer, receipt_from_row, receipt_rows
 
 RECEIPT_COLUMNS = SQL("tenant, key, request_hash, status, answer, position, recorded_at")
 
@@ -39,8 +41,32 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 ),
             ]
         )
+        # The library sends events as an array of a composite type, which psycopg dumps as
+        # escaped text in Python (a fifth of a large batch's time); one typed array per
+        # column says the same with the plain array dumpers. Same rows, same order.
+        self.insert_events_by_column_statement = self._sql(
+            "INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id"
+        )
         self.insert_receipts_statement = self._sql(
             "INSERT INTO {schema}.{receipts} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        )
+        # Receipts stored with events take the notification id of the last event they
+        # answer for (or, answering for none, the newest id: the table lock makes that this
+        # transaction's). Computed by the database, the rows need no ids back first, so
+        # they go to the server with the events and one round trip syncs both.
+        self.insert_receipts_with_events_statement = self._sql(
+            "INSERT INTO {schema}.{receipts} ({columns}) "
+            "SELECT r.tenant, r.key, r.request_hash, r.status, r.answer, "
+            "COALESCE((SELECT e.notification_id FROM {schema}.{events} e "
+            "WHERE e.originator_id = r.originator_id "
+            "AND e.originator_version = r.originator_version), "
+            "(SELECT MAX(notification_id) FROM {schema}.{events})), r.recorded_at "
+            "FROM unnest(%b::text[], %b::text[], %b::text[], %b::smallint[], %b::text[], "
+            "%b::{id_type}[], %b::bigint[], %b::timestamptz[]) "
+            "AS r(tenant, key, request_hash, status, answer, originator_id, "
+            "originator_version, recorded_at)"
         )
 
     def _sql(self, template: str) -> Composed:
@@ -50,22 +76,70 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             receipts_index=Identifier(self.receipts_table + "_recorded_at"),
             events=Identifier(self.events_table_name),
             columns=RECEIPT_COLUMNS,
+            id_type=SQL(self.datastore.originator_id_type),
         )
 
-    def _fetch_ids_after_insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or []
+        """The library's insert (lock, notify, events, receipts) in one round trip."""
+        # The library's transaction block in pipeline mode syncs before and after its
+        # COMMIT, each sync a round trip with the table lock held, which every writer
+        # waits for; BEGIN and COMMIT sent in the same pipeline sync once (a third less
+        # time per transaction, measured).
+        if not stored_events:
+            return cast(Sequence[int] | None, super().insert_events(stored_events, **kwargs))
+        with self.datastore.get_connection() as conn:
+            curs = conn.cursor()
+            try:
+                with conn.pipeline():
+                    conn.execute("BEGIN")
+                    self._insert_stored_events(curs, stored_events, **kwargs)
+                    conn.execute("COMMIT")
+            except psycopg.Error:
+                # The server skipped the rest of the pipeline and left the transaction
+                # aborted; nothing of it is stored. End it before the pool takes it back.
+                conn.rollback()
+                raise
+            return [int(row["notification_id"]) for row in curs.fetchall()]
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        # As the library's: lock (insert order = commit order), notify, insert.
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self.insert_events_by_column_statement,
+            (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+            prepare=True,
+        )
         receipts: Sequence[Receipt] = kwargs.get("receipts", ())
         if receipts:
-            stored = [(s.originator_id, s.originator_version) for s in stored_events]
-            # A nested pipeline block syncs on exit, so a reused receipt key raises here,
-            # inside the events' transaction, and the library rolls all of it back.
-            with curs.connection.pipeline():
-                curs.executemany(
-                    self.insert_receipts_statement, receipt_rows(receipts, stored, ids)
-                )
-        return ids
+            # Another cursor, so the events' ids stay readable from `curs`. Sent in the
+            # events' pipeline before COMMIT: a reused receipt key fails the transaction,
+            # which is then rolled back whole.
+            last = [r.events[-1] if r.events else (None, None) for r in receipts]
+            curs.connection.cursor().execute(
+                self.insert_receipts_with_events_statement,
+                (
+                    [r.tenant for r in receipts],
+                    [r.key for r in receipts],
+                    [r.request_hash for r in receipts],
+                    [r.status for r in receipts],
+                    [receipt_answer(r) for r in receipts],
+                    [oid for oid, _ in last],
+                    [version for _, version in last],
+                    [r.recorded_at for r in receipts],
+                ),
+                prepare=True,
+            )
 
     def select_receipts(self, tenant: str, keys: Sequence[str]) -> dict[str, Receipt]:
         """The stored receipts among `keys`."""

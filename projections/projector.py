@@ -19,7 +19,7 @@ from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mappe
 from projections.reports import ReportProjection
 from projections.views import REPORTS_VIEW, ReportViewStore
 
-BATCH_SIZE: Final = 1000
+BATCH_SIZE: Final = 10_000
 logger = logging.getLogger(__name__)
 
 
@@ -92,16 +92,29 @@ class Projector:
                     Progress(self.position(), self.head(), applied, time.perf_counter() - started)
                 )
 
-    def run(self, stop: threading.Event, wait_for_events: Callable[[float], object]) -> None:
-        """Follow the log until `stop` is set; `wait_for_events` sleeps until woken or timeout."""
+    def run(
+        self,
+        stop: threading.Event,
+        wait_for_events: Callable[[float], object],
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        """Follow the log until `stop` is set; `wait_for_events` sleeps until woken or timeout.
+
+        `stop` is checked between batches, so stopping finishes the batch in hand and never
+        waits for a whole catch-up; `on_batch` gets each batch's event count and seconds.
+        """
         while not stop.is_set():
+            started = time.perf_counter()
             try:
-                if self.catch_up():
-                    continue
+                count = self.step()
             except Exception:
                 # The database may be away; keep trying instead of dying (logged, not raised).
                 logger.exception("projector batch failed; retrying")
                 stop.wait(1.0)
+                continue
+            if count:
+                if on_batch is not None:
+                    on_batch(count, time.perf_counter() - started)
                 continue
             wait_for_events(0.5)
 

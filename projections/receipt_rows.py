@@ -37,12 +37,17 @@ def receipt_rows(
             r.key,
             r.request_hash,
             r.status,
-            json.dumps(r.answer, separators=(",", ":"), sort_keys=True),
+            receipt_answer(r),
             positions[r.events[-1]] if r.events else newest,
             r.recorded_at.isoformat(),
         )
         for r in receipts
     ]
+
+
+def receipt_answer(receipt: Receipt) -> str:
+    """The stored form of a receipt's answer."""
+    return json.dumps(receipt.answer, separators=(",", ":"), sort_keys=True)
 
 
 def receipt_from_row(row: Sequence[Any]) -> Receipt:

@@ -9,9 +9,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from projections.scoring import OutcomeKind
 from projections.views import (
     REPORTS_VIEW,
     OutcomeRow,
+    PersonKey,
     PersonRow,
     PromiseKey,
     PromiseRow,
@@ -123,6 +125,16 @@ class POPOReportViewStore(ReportViewStore):
         with self._lock:
             return {i: self._tenants[i] for i in ids if i in self._tenants}
 
+    def promiser_outcomes(self, promisers: Iterable[PersonKey]) -> list[OutcomeRow]:
+        wanted = set(promisers)
+        with self._lock:
+            return [
+                row
+                for tenant in {t for t, _ in wanted}
+                for row in self._outcomes.get(tenant, {}).values()
+                if (tenant, row.promiser) in wanted and row.replaced_at is None
+            ]
+
     def subject_outcomes(
         self, key: SubjectKey, *, current_only: bool = True, since: datetime | None = None
     ) -> list[OutcomeRow]:
@@ -136,6 +148,15 @@ class POPOReportViewStore(ReportViewStore):
             and (since is None or row.at > since)
         ]
         return sorted(found, key=lambda row: (row.at, row.position))
+
+    def subject_outcome_counts(
+        self, key: SubjectKey, since: datetime, until: datetime
+    ) -> dict[OutcomeKind, int]:
+        counts: dict[OutcomeKind, int] = {}
+        for row in self.subject_outcomes(key, since=since):
+            if row.at <= until:
+                counts[row.kind] = counts.get(row.kind, 0) + 1
+        return counts
 
     def subject_promises(self, key: SubjectKey, *, status: str | None = None) -> list[PromiseRow]:
         with self._lock:

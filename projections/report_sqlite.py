@@ -20,6 +20,7 @@ from projections.trend import WeekBucket
 from projections.views import (
     REPORTS_VIEW,
     OutcomeRow,
+    PersonKey,
     PersonRow,
     PromiseKey,
     PromiseRow,
@@ -283,6 +284,18 @@ class SQLiteReportViewStore(ReportViewStore):
         rows = map(_tenant_row, self._lookup(TENANTS, [(str(i),) for i in ids]))
         return {r.aggregate_id: r for r in rows}
 
+    def promiser_outcomes(self, promisers: Iterable[PersonKey]) -> list[OutcomeRow]:
+        wanted = list(promisers)
+        table = self._t(OUTCOMES)
+        rows: list[Any] = []
+        with self._lock:
+            for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start : start + CHUNK]
+                statement = _current_outcomes_of(table, len(chunk))
+                params = [value for key in chunk for value in key]
+                rows.extend(self._conn.execute(statement, params).fetchall())
+        return list(map(_outcome_row, rows))
+
     def subject_outcomes(
         self, key: SubjectKey, *, current_only: bool = True, since: datetime | None = None
     ) -> list[OutcomeRow]:
@@ -295,6 +308,18 @@ class SQLiteReportViewStore(ReportViewStore):
             f"{self._t(OUTCOMES).select} WHERE {where} ORDER BY at, position", params
         )
         return list(map(_outcome_row, rows))
+
+    def subject_outcome_counts(
+        self, key: SubjectKey, since: datetime, until: datetime
+    ) -> dict[OutcomeKind, int]:
+        where, params = _subject_filter(key)
+        # Only our table name and fixed filters are formatted in; values are parameters.
+        rows = self._query(
+            f"SELECT kind, count(*) FROM {self._t(OUTCOMES).name} WHERE {where} "  # noqa: S608
+            "AND replaced_at IS NULL AND at > ? AND at <= ? GROUP BY kind",
+            [*params, _text(since), _text(until)],
+        )
+        return {OutcomeKind(kind): count for kind, count in rows}
 
     def subject_promises(self, key: SubjectKey, *, status: str | None = None) -> list[PromiseRow]:
         where, params = _subject_filter(key)
@@ -406,6 +431,17 @@ class SQLiteReportViewStore(ReportViewStore):
                 params = [value for key in chunk for value in key]
                 rows.extend(self._conn.execute(table.lookup(len(chunk)), params).fetchall())
         return rows
+
+
+def _current_outcomes_of(outcomes: _Table, count: int) -> str:
+    """The current outcomes of `count` (tenant, promiser) pairs, passed as parameters."""
+    values = ", ".join(["(?, ?)"] * count)
+    return (
+        f"WITH k (tenant, promiser) AS (VALUES {values}) "  # noqa: S608
+        f"SELECT {', '.join('t.' + c for c in outcomes.columns)} FROM k "
+        f"JOIN {outcomes.name} AS t ON t.tenant = k.tenant AND t.promiser = k.promiser "
+        "WHERE t.replaced_at IS NULL"
+    )
 
 
 def _subject_filter(key: SubjectKey) -> tuple[str, list[Any]]:

@@ -7,9 +7,10 @@ order, and returned for the store to write with the batch's tracking position.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Final
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from projections.streaks import StreakState
 from projections.trend import WeekBucket
 from projections.views import (
     OutcomeRow,
+    PersonKey,
     PersonRow,
     PromiseRow,
     ReportViewStore,
@@ -84,6 +86,7 @@ class _Batch:
     people: dict[UUID, PersonRow] = field(default_factory=dict)
     tenants: dict[UUID, TenantRow] = field(default_factory=dict)
     absent_subjects: set[SubjectKey] = field(default_factory=set)
+    stale_streaks: set[SubjectKey] = field(default_factory=set)
     changes: ViewChanges = field(default_factory=ViewChanges)
 
     def subject(self, key: SubjectKey) -> SubjectRow:
@@ -110,7 +113,7 @@ class _Batch:
         self.changes.deleted_weeks.discard((key, week))
 
     def timezone(self, tenant: str, person: str) -> str:
-        row = self.people.get(person_id(tenant, person))
+        row = self.people.get(_person_id(tenant, person))
         return row.timezone if row is not None else DEFAULT_TIMEZONE
 
     def policy(self, tenant: str) -> ScoringPolicy:
@@ -132,14 +135,35 @@ class _Batch:
     def put_outcome(self, row: OutcomeRow) -> None:
         self.changes.outcomes[(row.tenant, row.key, row.position)] = row
 
-    def current_outcomes(self, key: SubjectKey) -> list[OutcomeRow]:
-        """The subject's current outcomes: the stored ones overlaid with this batch's."""
-        rows = {(r.tenant, r.key, r.position): r for r in self.store.subject_outcomes(key)}
+    def current_outcomes(self, keys: Collection[SubjectKey]) -> dict[SubjectKey, list[OutcomeRow]]:
+        """The subjects' current outcomes by (at, position): the stored ones (one read for
+        all their promisers) overlaid with this batch's."""
+        rows: dict[PersonKey, dict[tuple[str, str, int], OutcomeRow]] = {
+            (k.tenant, k.person): {} for k in keys
+        }
+        for row in self.store.promiser_outcomes(rows):
+            rows[(row.tenant, row.promiser)][(row.tenant, row.key, row.position)] = row
         for identity, row in self.changes.outcomes.items():
-            if _matches(key, row):
-                rows[identity] = row
-        current = [r for r in rows.values() if r.replaced_at is None]
-        return sorted(current, key=lambda r: (r.at, r.position))
+            mine = rows.get((row.tenant, row.promiser))
+            if mine is not None:
+                mine[identity] = row
+        return {
+            key: sorted(
+                (
+                    r
+                    for r in rows[(key.tenant, key.person)].values()
+                    if r.replaced_at is None and _matches(key, r)
+                ),
+                key=lambda r: (r.at, r.position),
+            )
+            for key in keys
+        }
+
+
+@functools.lru_cache(maxsize=65536)
+def _person_id(tenant: str, person: str) -> UUID:
+    # A uuid5 (a SHA-1) per outcome and subject was a measurable share of a catch-up.
+    return person_id(tenant, person)
 
 
 def _matches(key: SubjectKey, row: OutcomeRow | PromiseRow) -> bool:
@@ -163,6 +187,7 @@ class ReportProjection:
         batch = self._prefetch(events)
         for event, position in zip(events, positions, strict=True):
             self._apply(batch, event, position)
+        self._replay_streaks(batch)
         return batch.changes
 
     def _prefetch(self, events: Sequence[Any]) -> _Batch:
@@ -327,22 +352,37 @@ class ReportProjection:
         )
         tz = batch.timezone(row.tenant, row.promiser)
         policy = batch.policy(row.tenant)
+        outcome, week = scored(new), week_start(new.at, tz)
+        replaced = None if old is None else (scored(old), week_start(old.at, tz))
         for key in subject_keys(row.tenant, row.promiser, row.promisee, row.category):
             subject = batch.subject(key)
-            if old is not None:
-                subject = _count(subject, old.kind, -1, policy, old.at, remove=True)
-                week = week_start(old.at, tz)
-                batch.put_week(key, week, batch.week(key, week).remove(scored(old), policy))
-            subject = _count(subject, kind, 1, policy, new.at)
-            week = week_start(new.at, tz)
-            batch.put_week(key, week, batch.week(key, week).add(scored(new), policy))
+            if replaced is not None:
+                was, old_week = replaced
+                subject = _count(subject, was, -1, policy)
+                batch.put_week(key, old_week, batch.week(key, old_week).remove(was, policy))
+            subject = _count(subject, outcome, 1, policy)
+            batch.put_week(key, week, batch.week(key, week).add(outcome, policy))
             streak = subject.streak
-            if old is None and _in_order(streak, new):
-                streak = streak.append(scored(new), tz)
+            if key in batch.stale_streaks:
+                pass  # replayed at the end of the batch, this outcome included
+            elif old is None and _in_order(streak, new):
+                streak = streak.append(outcome, tz)
             else:
-                # An earlier outcome time, or a correction: replay this subject's history.
-                streak = StreakState.replay(map(scored, batch.current_outcomes(key)), tz)
+                # An earlier outcome time, or a correction: the subject's history must be
+                # replayed, once per batch however many such outcomes it has.
+                batch.stale_streaks.add(key)
             batch.put_subject(replace(subject, streak=streak, position=position))
+
+    @staticmethod
+    def _replay_streaks(batch: _Batch) -> None:
+        """Replay the streaks of the subjects whose outcomes did not arrive in time order."""
+        if not batch.stale_streaks:
+            return
+        for key, outcomes in batch.current_outcomes(batch.stale_streaks).items():
+            streak = StreakState.replay(
+                map(scored, outcomes), batch.timezone(key.tenant, key.person)
+            )
+            batch.put_subject(replace(batch.subjects[key], streak=streak))
 
     def _timezone(self, batch: _Batch, event: Any) -> None:
         person = batch.people.get(event.originator_id)
@@ -366,18 +406,21 @@ class ReportProjection:
         keys.update(k for k in batch.subjects if k.tenant == tenant and person in (None, k.person))
         return sorted(keys)
 
-    def _rebuild(self, batch: _Batch, keys: Iterable[SubjectKey]) -> None:
+    def _rebuild(self, batch: _Batch, keys: Collection[SubjectKey]) -> None:
         """Recompute streaks, sums and weeks of `keys` from their current outcomes."""
-        for key in keys:
+        rebuilt = set(keys)
+        # A policy change rebuilds people this batch has no other event of: read their zones.
+        people = {_person_id(k.tenant, k.person) for k in rebuilt} - batch.people.keys()
+        batch.people.update(self.store.people(people))
+        for identity in [k for k in batch.changes.weeks if k[0] in rebuilt]:
+            del batch.changes.weeks[identity]
+            batch.changes.deleted_weeks.add(identity)
+        for key, outcomes in batch.current_outcomes(keys).items():
             tz = batch.timezone(key.tenant, key.person)
             policy = batch.policy(key.tenant)
-            outcomes = batch.current_outcomes(key)
             for old in self.store.subject_weeks(key, date.min, date.max):
                 batch.changes.deleted_weeks.add((key, old.week))
                 batch.weeks[(key, old.week)] = None
-            for identity in [k for k in batch.changes.weeks if k[0] == key]:
-                del batch.changes.weeks[identity]
-                batch.changes.deleted_weeks.add(identity)
             buckets: dict[date, WeekBucket] = {}
             sums = DecayedSums()
             for row in outcomes:
@@ -406,18 +449,13 @@ def _in_order(streak: StreakState, outcome: OutcomeRow) -> bool:
 
 
 def _count(
-    subject: SubjectRow,
-    kind: OutcomeKind,
-    step: int,
-    policy: ScoringPolicy,
-    at: datetime,
-    *,
-    remove: bool = False,
+    subject: SubjectRow, outcome: ScoredOutcome, step: int, policy: ScoringPolicy
 ) -> SubjectRow:
-    name = COUNTERS[kind]
-    subject = replace(subject, **{name: getattr(subject, name) + step})
-    weights = credit_and_mass(kind, policy)
-    if weights is None:
-        return subject
-    change = subject.sums.remove if remove else subject.sums.add
-    return replace(subject, sums=change(at, *weights, policy.half_life))
+    """`subject` with `outcome` counted (`step` 1) or taken out again (`step` -1)."""
+    name = COUNTERS[outcome.kind]
+    changed: dict[str, Any] = {name: getattr(subject, name) + step}
+    weights = credit_and_mass(outcome.kind, policy)
+    if weights is not None:
+        change = subject.sums.add if step > 0 else subject.sums.remove
+        changed["sums"] = change(outcome.at, *weights, policy.half_life)
+    return replace(subject, **changed)

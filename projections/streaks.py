@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -49,32 +49,19 @@ class StreakState:
     @property
     def weeks_through(self) -> int:
         """The run of good weeks ending at `week` (0 unless `week` is, so far, a good week)."""
-        if self.week_has_kept and not self.week_has_breach:
-            return self.weeks_before + 1
-        return 0
+        return _weeks_through(self.week_has_kept, self.week_has_breach, self.weeks_before)
 
     def append(self, outcome: ScoredOutcome, tz: str) -> StreakState:
         """Fold in one outcome at or after all folded so far; raises ValueError otherwise."""
-        at = outcome.at.astimezone(UTC)
-        if self.last_at is not None and (at, outcome.order) < (self.last_at, self.last_order):
-            msg = f"outcome ({at.isoformat()}, {outcome.order}) is out of order; replay"
-            raise ValueError(msg)
-        state = replace(self, last_at=at, last_order=outcome.order)._entering(week_start(at, tz))
-        if outcome.kind.is_kept:
-            return state._kept(at)
-        if outcome.kind.is_breach:
-            return replace(
-                state, kept_streak=0, run_first_at=None, last_breach_at=at, week_has_breach=True
-            )
-        return state
+        return _Fold(**vars(self)).add(outcome, tz).state()
 
     @classmethod
     def replay(cls, outcomes: Iterable[ScoredOutcome], tz: str) -> StreakState:
         """The state after folding `outcomes` (in any order) sorted by (time, recording order)."""
-        state = cls()
+        fold = _Fold(**vars(cls()))
         for outcome in sorted(outcomes, key=lambda o: (o.at, o.order)):
-            state = state.append(outcome, tz)
-        return state
+            fold.add(outcome, tz)
+        return fold.state()
 
     def at(self, when: datetime, tz: str) -> Streaks:
         """The streaks at `when`, which must not precede the last folded outcome.
@@ -139,36 +126,6 @@ class StreakState:
             longest_weeks_before=values["longest_weeks_before"],
         )
 
-    def _entering(self, week: date) -> StreakState:
-        if week == self.week:
-            return self
-        # Outcomes arrive in time order, so the week being left can no longer change: its run
-        # is final and may count towards the longest.
-        return replace(
-            self,
-            week=week,
-            week_has_kept=False,
-            week_has_breach=False,
-            weeks_before=self.weeks_through if self.week == week - WEEK else 0,
-            longest_weeks_before=max(self.longest_weeks_before, self.weeks_through),
-        )
-
-    def _kept(self, at: datetime) -> StreakState:
-        first = at if self.kept_streak == 0 else self.run_first_at
-        streak = self.kept_streak + 1
-        # Strictly longer only: on a tie the earliest run stays the longest.
-        if streak > self.longest_kept_streak:
-            return replace(
-                self,
-                kept_streak=streak,
-                run_first_at=first,
-                longest_kept_streak=streak,
-                longest_first_at=first,
-                longest_last_at=at,
-                week_has_kept=True,
-            )
-        return replace(self, kept_streak=streak, run_first_at=first, week_has_kept=True)
-
     def _week_streak(self, current: date) -> int:
         if self.week == current:
             if self.week_has_breach:
@@ -185,3 +142,58 @@ def _iso(value: date | None) -> str | None:
 
 def _instant(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+def _weeks_through(has_kept: bool, has_breach: bool, weeks_before: int) -> int:
+    return weeks_before + 1 if has_kept and not has_breach else 0
+
+
+@dataclass
+class _Fold:
+    """`StreakState`'s fields, changed in place: a replay folds hundreds of outcomes, and one
+    frozen copy per field change made that the projector's largest cost."""
+
+    last_at: datetime | None
+    last_order: int
+    kept_streak: int
+    run_first_at: datetime | None
+    longest_kept_streak: int
+    longest_first_at: datetime | None
+    longest_last_at: datetime | None
+    last_breach_at: datetime | None
+    week: date | None
+    week_has_kept: bool
+    week_has_breach: bool
+    weeks_before: int
+    longest_weeks_before: int
+
+    def add(self, outcome: ScoredOutcome, tz: str) -> _Fold:
+        at = outcome.at.astimezone(UTC)
+        if self.last_at is not None and (at, outcome.order) < (self.last_at, self.last_order):
+            msg = f"outcome ({at.isoformat()}, {outcome.order}) is out of order; replay"
+            raise ValueError(msg)
+        self.last_at, self.last_order = at, outcome.order
+        week = week_start(at, tz)
+        if week != self.week:
+            # Outcomes arrive in time order, so the week being left can no longer change: its
+            # run is final and may count towards the longest.
+            through = _weeks_through(self.week_has_kept, self.week_has_breach, self.weeks_before)
+            self.weeks_before = through if self.week == week - WEEK else 0
+            self.longest_weeks_before = max(self.longest_weeks_before, through)
+            self.week, self.week_has_kept, self.week_has_breach = week, False, False
+        if outcome.kind.is_kept:
+            first = at if self.kept_streak == 0 else self.run_first_at
+            self.kept_streak += 1
+            self.run_first_at = first
+            self.week_has_kept = True
+            # Strictly longer only: on a tie the earliest run stays the longest.
+            if self.kept_streak > self.longest_kept_streak:
+                self.longest_kept_streak = self.kept_streak
+                self.longest_first_at, self.longest_last_at = first, at
+        elif outcome.kind.is_breach:
+            self.kept_streak, self.run_first_at = 0, None
+            self.last_breach_at, self.week_has_breach = at, True
+        return self
+
+    def state(self) -> StreakState:
+        return StreakState(**vars(self))

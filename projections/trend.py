@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import Any
 
 from domain.policy import ScoringPolicy
 from projections.calendar import WEEK, day_start_instant, week_end_instant, week_start
@@ -63,12 +64,12 @@ class WeekBucket:
 
     def _changed(self, outcome: ScoredOutcome, policy: ScoringPolicy, step: int) -> WeekBucket:
         name = outcome.kind.value
-        bucket = replace(self, **{name: getattr(self, name) + step})
+        changed: dict[str, Any] = {name: getattr(self, name) + step}
         weights = credit_and_mass(outcome.kind, policy)
-        if weights is None:
-            return bucket
-        change = bucket.sums.add if step > 0 else bucket.sums.remove
-        return replace(bucket, sums=change(outcome.at, *weights, policy.half_life))
+        if weights is not None:
+            change = self.sums.add if step > 0 else self.sums.remove
+            changed["sums"] = change(outcome.at, *weights, policy.half_life)
+        return replace(self, **changed)
 
     def point(self, week_start: date, score: float) -> WeekPoint:
         """The trend point for this bucket as the week `week_start`."""

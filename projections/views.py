@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Final
@@ -218,6 +219,10 @@ class ReportViewStore(ABC):
         """The stored week rows among `keys`."""
 
     @abstractmethod
+    def promiser_outcomes(self, promisers: Iterable[PersonKey]) -> list[OutcomeRow]:
+        """The current outcomes of every promise made by one of `promisers`, in no order."""
+
+    @abstractmethod
     def people(self, ids: Iterable[UUID]) -> dict[UUID, PersonRow]:
         """The recorded people among Person aggregate `ids`."""
 
@@ -227,6 +232,11 @@ class ReportViewStore(ABC):
 
     # Reads for reports and rebuilding one subject
 
+    def reading(self) -> AbstractContextManager[None]:
+        """Group the reads made inside (one report) into one consistent snapshot, where the
+        backend offers one; nested uses join the outer one."""
+        return nullcontext()
+
     @abstractmethod
     def subject_outcomes(
         self, key: SubjectKey, *, current_only: bool = True, since: datetime | None = None
@@ -234,6 +244,14 @@ class ReportViewStore(ABC):
         """The outcomes of a subject's promises, by (at, position); with `current_only`
         False also the replaced ones (for `known_at` reports); with `since` only those with
         an outcome time after it."""
+
+    @abstractmethod
+    def subject_outcome_counts(
+        self, key: SubjectKey, since: datetime, until: datetime
+    ) -> dict[OutcomeKind, int]:
+        """How many of the subject's current outcomes of each kind have their outcome time
+        in `(since, until]` (kinds with none left out): a report's recent tally, counted by
+        the store so its cost does not grow with the number of outcomes."""
 
     @abstractmethod
     def subject_promises(self, key: SubjectKey, *, status: str | None = None) -> list[PromiseRow]:

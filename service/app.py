@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import isodate
+import psycopg
 import swagger_ui_bundle
+from eventsourcing.persistence import OperationalError
 from flask import Flask, Response, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 from flask_limiter import HeaderNames, Limiter
 from flask_smorest import Api
 
-from service.api import admin, errors, events, health, promises, reports
+from service import circuit, request_log
+from service.api import (
+    admin,
+    commitments,
+    dashboard,
+    errors,
+    events,
+    export,
+    health,
+    metrics,
+    promises,
+    reports,
+    shares,
+    subscriptions,
+)
 from service.bootstrap import Components, bootstrap
+from service.problems import DATABASE_RETRY_AFTER_SECONDS
+from service.rate_limits import SweptMemoryStorage
 from service.settings import Settings
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024 + 1024
+BOOT_RETRY_SECONDS = 2.0
 SWAGGER_STATIC = "/docs/static/"
 LIMITER_RETRY_AFTER = "X-Troth-Limiter-Retry-After"
+logger = logging.getLogger(__name__)
 
 
 class IsoJSONProvider(DefaultJSONProvider):
@@ -44,7 +66,7 @@ class IsoJSONProvider(DefaultJSONProvider):
 def create_app(settings: Settings | None = None, components: Components | None = None) -> Flask:
     """Build the WSGI app; gunicorn calls this after forking, so nothing is shared."""
     settings = settings or Settings.from_env(os.environ)
-    components = components or bootstrap(settings)
+    components = components or bootstrap_patiently(settings)
     app = Flask(__name__)
     app.json = IsoJSONProvider(app)
     app.config.update(
@@ -76,19 +98,49 @@ def create_app(settings: Settings | None = None, components: Components | None =
     limiter = Limiter(
         _tenant_of_request,
         app=app,
-        storage_uri="memory://",
+        storage_uri=SweptMemoryStorage.STORAGE_SCHEME[0] + "://",
         headers_enabled=True,
         header_name_mapping={HeaderNames.RETRY_AFTER: LIMITER_RETRY_AFTER},
     )
-    for blueprint in (events.blp, promises.blp, reports.blp):
+    tenant_blueprints = (
+        events.blp,
+        promises.blp,
+        reports.blp,
+        dashboard.blp,
+        shares.blp,
+        export.blp,
+        subscriptions.blp,
+        commitments.blp,
+    )
+    for blueprint in tenant_blueprints:
         limiter.limit(settings.rate_limit, key_func=_tenant_of_request)(blueprint)
     app.register_blueprint(health.blueprint)
-    for blueprint in (events.blp, promises.blp, reports.blp, admin.blp):
+    app.register_blueprint(metrics.blueprint)
+    for blueprint in (*tenant_blueprints, admin.blp):
         api.register_blueprint(blueprint)
     limiter.exempt(health.blueprint)
+    limiter.exempt(metrics.blueprint)
+    request_log.install(app)
+    circuit.install(app, circuit.DatabaseCircuit(cool_off=DATABASE_RETRY_AFTER_SECONDS))
     app.add_url_rule(SWAGGER_STATIC + "<path:filename>", "swagger_static", _swagger_static)
     errors.register(app)
     return app
+
+
+def bootstrap_patiently(settings: Settings) -> Components:
+    """`bootstrap`, retried while the database is unreachable.
+
+    A gunicorn worker builds its components when it boots, and gunicorn stops the whole
+    server when a worker fails to boot. A worker replaced during a database outage waits
+    here instead (gunicorn's timeout replaces it again if the outage lasts), so the server
+    outlives the outage and serves again once the database answers.
+    """
+    while True:
+        try:
+            return bootstrap(settings)
+        except (OperationalError, psycopg.OperationalError) as error:
+            logger.warning("database unreachable at worker start (%s); retrying", error)
+            time.sleep(BOOT_RETRY_SECONDS)
 
 
 def _retry_after_only_when_refused(response: Response) -> Response:

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
 import signal
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import click
 
-from domain.credentials import Scope
+from domain.credentials import DEFAULT_SCOPES, Scope
 from projections.projector import Progress, Projector
 from projections.views import REPORTS_VIEW
-from service.bootstrap import Components, bootstrap, system_clock
+from service.bootstrap import Components, bootstrap, build_due_work, system_clock
 from service.following import FollowingProjector
+from service.logs import configure_logging
+from service.metrics import MetricsServer
 from service.migration import migrate as run_migrations
+from service.scheduler import Scheduler
 from service.settings import Settings, SettingsError
 from service.webhooks.signatures import sign
 
@@ -42,19 +48,55 @@ def _components() -> Components:
 @click.group()
 def cli() -> None:
     """Troth: an event-sourced commitment tracker."""
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        configure_logging(Settings.from_env(os.environ))
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
 
 
 @cli.command()
-def migrate() -> None:
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=float,
+    default=None,
+    help="Create nothing: wait up to SECONDS until the tables exist (for init containers).",
+)
+def migrate(wait_seconds: float | None) -> None:
     """Create the event store and every view table (safe to run repeatedly)."""
     settings = _settings()
+    if wait_seconds is not None:
+        _wait_for_schema(settings, wait_seconds)
+        return
     run_migrations(settings)
     click.echo(f"migrated {settings.database.redacted()}")
+
+
+def _wait_for_schema(settings: Settings, seconds: float) -> None:
+    import sqlite3
+
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            components = bootstrap(settings)
+            try:
+                components.ledger.head_position()
+                components.projector.position()
+            finally:
+                components.close()
+        except (PersistenceError, psycopg.Error, sqlite3.Error) as error:
+            if time.monotonic() >= deadline:
+                raise click.ClickException(
+                    f"the tables at {settings.database.redacted()} are still missing or "
+                    f"unreachable after {seconds:g} s ({type(error).__name__})"
+                ) from None
+            time.sleep(2)
+            continue
+        click.echo(f"schema ready at {settings.database.redacted()}")
+        return
 
 
 @cli.command()
@@ -75,8 +117,11 @@ def serve(host: str | None, port: int | None) -> None:
     server = create_server(app, host=host, port=port, threads=8, ident="troth")
     signal.signal(signal.SIGTERM, _exit_quietly)
     _welcome_on_empty_store(components, f"http://{host}:{port}")
-    following = FollowingProjector(settings, components.projector)
+    following = FollowingProjector(settings, components.projector, components.metrics)
     following.start()
+    due_work = build_due_work(settings)
+    scheduler = Scheduler(components, due_work)
+    scheduler.start()
     click.echo(f"Troth serving on http://{host}:{port} ({settings.database.redacted()})")
     try:
         server.run()
@@ -84,7 +129,9 @@ def serve(host: str | None, port: int | None) -> None:
         pass
     finally:
         server.close()
+        scheduler.stop()
         following.stop()
+        due_work.close()
         components.close()
         click.echo("Troth stopped")
 
@@ -97,22 +144,31 @@ def api(host: str | None, port: int | None) -> None:
     settings = _settings()
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     bind = f"{host or settings.host}:{port or settings.port}"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": _fresh_metrics_dir(settings)}
     # exec, so gunicorn's master gets the signals (SIGTERM: graceful shutdown) directly.
     # No --preload: every worker builds its own app and connection pool after the fork.
-    os.execv(  # noqa: S606
+    os.execve(  # noqa: S606
         gunicorn,
         [
             gunicorn,
-            "service.app:create_app()",
+            "--config=python:service.web_server",
             f"--bind={bind}",
-            f"--workers={settings.web_workers}",
-            f"--threads={settings.web_threads}",
-            "--worker-class=gthread",
-            "--graceful-timeout=20",
-            "--timeout=60",
-            "--keep-alive=5",
+            "service.app:create_app()",
         ],
+        env,
     )
+
+
+def _fresh_metrics_dir(settings: Settings) -> str:
+    """The folder gunicorn's workers share metrics through, emptied of a previous run's files
+    (a Kubernetes emptyDir outlives a container restart)."""
+    if not settings.metrics_dir:
+        return tempfile.mkdtemp(prefix="troth-metrics-")
+    folder = Path(settings.metrics_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return str(folder)
 
 
 @cli.command()
@@ -120,14 +176,61 @@ def projector() -> None:
     """Keep the report views following the event log (production: exactly one replica)."""
     settings = _settings()
     components = bootstrap(settings)
-    following = FollowingProjector(settings, components.projector)
+    following = FollowingProjector(settings, components.projector, components.metrics)
+    # TROTH_METRICS_PORT=0 (the default): no listener; Kubernetes sets one for its probe.
+    metrics = (
+        MetricsServer(
+            components.metrics,
+            settings.metrics_token,
+            settings.host,
+            settings.metrics_port,
+            is_alive=following.is_running,
+        ).start()
+        if settings.metrics_port
+        else None
+    )
     signal.signal(signal.SIGTERM, _exit_quietly)
     click.echo(f"Troth projector following {settings.database.redacted()}")
     try:
         following.run_until_interrupted()
     finally:
+        if metrics is not None:
+            metrics.stop()
         components.close()
         click.echo("Troth projector stopped")
+
+
+@cli.command("scheduler")
+def scheduler_command() -> None:
+    """Fire reminders, follow-ups and lapses and make commitment occurrences.
+
+    Run one or more replicas: on PostgreSQL one holds the scheduler lock and works, the
+    others stand by and take over within seconds when it stops or dies.
+    """
+    settings = _settings()
+    components = bootstrap(settings)
+    due_work = build_due_work(settings)
+    scheduler = Scheduler(components, due_work)
+    metrics = (
+        MetricsServer(
+            components.metrics, settings.metrics_token, settings.host, settings.metrics_port
+        ).start()
+        if settings.metrics_port
+        else None
+    )
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    click.echo(f"Troth scheduler on {settings.database.redacted()}")
+    try:
+        scheduler.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if metrics is not None:
+            metrics.stop()
+        scheduler.leadership.release()
+        due_work.close()
+        components.close()
+        click.echo("Troth scheduler stopped")
 
 
 @cli.group()
@@ -286,7 +389,8 @@ def tenants_create(name: str, as_json: bool) -> None:
         )
         return
     click.echo(f"tenant:         {created.tenant}")
-    click.echo(f"api key:        {created.api_key}  (scopes: events:write reports:read)")
+    scopes = " ".join(sorted(s.value for s in DEFAULT_SCOPES))
+    click.echo(f"api key:        {created.api_key}  (scopes: {scopes})")
     click.echo(f"webhook secret: {created.webhook_secret}")
     click.echo("Store these now: Troth keeps only what it needs to verify them.")
 
@@ -333,7 +437,7 @@ def tenants_rotate_secret(name: str, grace_hours: float) -> None:
     "scopes",
     multiple=True,
     type=click.Choice([s.value for s in Scope]),
-    default=["events:write", "reports:read"],
+    default=sorted(s.value for s in DEFAULT_SCOPES),
     show_default=True,
 )
 def tenants_issue_key(name: str, scopes: tuple[str, ...]) -> None:
@@ -360,6 +464,75 @@ def tenants_revoke_key(name: str, key_id: str) -> None:
     finally:
         components.close()
     click.echo(f"revoked {key_id}")
+
+
+@cli.command("export")
+@click.option("--tenant", required=True, help="The tenant whose history to export.")
+@click.option(
+    "--output", "-o", type=click.File("w"), default="-", help="Where to write (default: stdout)."
+)
+def export_command(tenant: str, output: Any) -> None:
+    """Write TENANT's whole event log as NDJSON webhook envelopes, in log order."""
+    from service.tenant_export import export_envelopes
+
+    components = _components()
+    try:
+        head = components.ledger.head_position()
+        with click.progressbar(
+            length=head, label=f"exporting {tenant}", show_pos=True, file=sys.stderr
+        ) as bar:
+            done = 0
+
+            def advance(position: int, _: int) -> None:
+                nonlocal done
+                bar.update(position - done)
+                done = position
+
+            count = 0
+            for envelope in export_envelopes(components.ledger, tenant, progress=advance):
+                output.write(json.dumps(envelope, separators=(",", ":")) + "\n")
+                count += 1
+    finally:
+        components.close()
+    click.echo(f"exported {count} events of {tenant}", err=True)
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--tenant", required=True, help="The (registered, empty) tenant to import into.")
+def import_command(file: str, tenant: str) -> None:
+    """Record the envelopes of an export FILE (or - for stdin) into TENANT, in order.
+
+    Safe to repeat: lines already imported are skipped.
+    """
+    from service.tenant_import import ImportLineError, import_envelopes
+
+    components = _components()
+    try:
+        size = os.path.getsize(file) if file != "-" else 0
+        with (
+            click.open_file(file, "rb") as stream,
+            click.progressbar(
+                length=size, label=f"importing into {tenant}", file=sys.stderr
+            ) as bar,
+        ):
+
+            def lines() -> Iterator[bytes]:
+                # Streamed, so an export of any size imports in constant memory.
+                for line in stream:
+                    bar.update(len(line))
+                    yield line
+
+            summary = import_envelopes(components.ledger, tenant, lines(), clock=components.clock)
+    except ImportLineError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        components.close()
+    click.echo(
+        f"imported {summary.recorded} events into {tenant}"
+        f" ({summary.already_recorded} were already there)",
+        err=True,
+    )
 
 
 def main() -> None:

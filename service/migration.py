@@ -38,7 +38,7 @@ def migrate(settings: Settings) -> None:
 
 
 def _create_tables(settings: Settings) -> None:
-    from service.bootstrap import build_views
+    from service.bootstrap import build_delivery_store, build_due_work, build_views
 
     ledger = Ledger(env=settings.eventsourcing_env(Ledger.name, create_tables=True))
     ledger.close()
@@ -47,3 +47,13 @@ def _create_tables(settings: Settings) -> None:
         views.create_tables()
     finally:
         views.close()
+    due_work = build_due_work(settings)
+    try:
+        due_work.create_tables()
+    finally:
+        due_work.close()
+    deliveries = build_delivery_store(settings)
+    try:
+        deliveries.create_tables()
+    finally:
+        deliveries.close()

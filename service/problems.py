@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import psycopg
 from eventsourcing.persistence import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -118,7 +119,8 @@ def describe(error: Exception) -> Problem:
         return problem(400, error.title, str(error), kind=_kind(error))
     if isinstance(error, HTTPException):
         return _http(error)
-    if isinstance(error, OperationalError):
+    # psycopg's own errors come from the report views' pool (a pool timeout is one).
+    if isinstance(error, OperationalError | psycopg.OperationalError):
         logger.warning("database unavailable: %s", type(error).__name__)
         return problem(
             503,

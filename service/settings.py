@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from projections.projector import BATCH_SIZE
+
 DEFAULT_DATABASE_URL: Final = "sqlite:///./var/troth.db"
 
 
@@ -96,8 +98,21 @@ class Settings:
     db_connect_timeout: int = 5
     rate_limit: str = "100/second"
     web_workers: int = 2
-    web_threads: int = 8
+    web_threads: int = 32
     read_wait_ms: int = 2000
+    scheduler_tick_ms: int = 1000
+    occurrence_interval_s: int = 60
+    commitment_horizon_days: int = 2
+    allow_private_targets: bool = False
+    delivery_threads: int = 8
+    share_key: str | None = None
+    db_statement_timeout_ms: int = 10_000
+    ready_max_lag: int = 10_000
+    metrics_token: str | None = None
+    metrics_port: int = 0
+    metrics_dir: str | None = None
+    log_format: str = "json"
+    projector_batch_size: int = BATCH_SIZE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -112,8 +127,22 @@ class Settings:
             db_connect_timeout=_int(env, "TROTH_DB_CONNECT_TIMEOUT", 5),
             rate_limit=env.get("TROTH_RATE_LIMIT", "100/second"),
             web_workers=_int(env, "TROTH_WEB_WORKERS", 2),
-            web_threads=_int(env, "TROTH_WEB_THREADS", 8),
+            web_threads=_int(env, "TROTH_WEB_THREADS", 32),
             read_wait_ms=_int(env, "TROTH_READ_WAIT_MS", 2000),
+            scheduler_tick_ms=_int(env, "TROTH_SCHEDULER_TICK_MS", 1000),
+            occurrence_interval_s=_int(env, "TROTH_OCCURRENCE_INTERVAL_S", 60),
+            commitment_horizon_days=_int(env, "TROTH_COMMITMENT_HORIZON_DAYS", 2),
+            allow_private_targets=_flag(env, "TROTH_ALLOW_PRIVATE_TARGETS"),
+            delivery_threads=_int(env, "TROTH_DELIVERY_THREADS", 8),
+            share_key=env.get("TROTH_SHARE_KEY") or None,
+            db_statement_timeout_ms=_int(env, "TROTH_DB_STATEMENT_TIMEOUT_MS", 10_000),
+            ready_max_lag=_int(env, "TROTH_READY_MAX_LAG", 10_000),
+            metrics_token=env.get("TROTH_METRICS_TOKEN") or None,
+            metrics_port=_int(env, "TROTH_METRICS_PORT", 0),
+            # prometheus-client's own variable: gunicorn workers share counters through it.
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            log_format=_choice(env, "TROTH_LOG_FORMAT", ("json", "text"), "json"),
+            projector_batch_size=_positive(env, "TROTH_PROJECTOR_BATCH_SIZE", BATCH_SIZE),
         )
 
     @property
@@ -149,6 +178,10 @@ class Settings:
                 POSTGRES_SCHEMA=db.schema or "public",
                 POSTGRES_POOL_SIZE=str(self.db_pool_size),
                 POSTGRES_CONNECT_TIMEOUT=str(self.db_connect_timeout),
+                POSTGRES_LOCK_TIMEOUT=str(max(1, self.db_statement_timeout_ms // 1000)),
+                POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT=str(
+                    max(1, self.db_statement_timeout_ms // 1000)
+                ),
             )
         if self.encryption_key:
             env.update(
@@ -167,6 +200,13 @@ class Settings:
         return Path(db.path).parent if db.kind == "sqlite" else None
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1, not {value}")
+    return value
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -175,3 +215,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise SettingsError(f"{name} must be 1 or 0, not {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = env.get(name) or default
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+    return raw

@@ -10,7 +10,8 @@ from service.problems import describe
 PROBLEM_JSON = "application/problem+json"
 
 
-def _respond(error: Exception) -> Response:
+def problem_response(error: Exception) -> Response:
+    """The RFC 9457 answer to `error`."""
     described = describe(error)
     response = Response(json.dumps(described.body), status=described.status, mimetype=PROBLEM_JSON)
     for name, value in described.headers.items():
@@ -20,5 +21,5 @@ def _respond(error: Exception) -> Response:
 
 def register(app: Flask) -> None:
     """Install the error map on `app` (after flask-smorest's, which it replaces)."""
-    app.register_error_handler(HTTPException, _respond)
-    app.register_error_handler(Exception, _respond)
+    app.register_error_handler(HTTPException, problem_response)
+    app.register_error_handler(Exception, problem_response)

@@ -35,6 +35,10 @@ class ReportQuerySchema(AfterSchema):
         metadata={"description": "only what had been recorded by this instant"}
     )
     weeks = fields.Integer(load_default=12, validate=validate.Range(min=1, max=104))
+    share = fields.String(
+        validate=validate.Length(min=1, max=400),
+        metadata={"description": "a share link's token (instead of a Bearer key)"},
+    )
 
     @validates_schema
     def one_filter(self, data: dict[str, Any], **_: Any) -> None:

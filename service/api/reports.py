@@ -11,7 +11,7 @@ from werkzeug.exceptions import NotFound
 
 from domain.credentials import Scope
 from projections.report_reader import Report
-from projections.views import PromiseRow, SubjectKey
+from projections.views import PromiseRow
 from service.api.freshness import wait_for_position
 from service.api.report_schemas import (
     PageQuerySchema,
@@ -23,12 +23,14 @@ from service.api.schemas import ProblemSchema
 from service.auth import requires
 from service.context import components
 from service.explanation import explain
+from service.sharing import reads_person, subject
 
 blp = Blueprint(
     "reports",
     __name__,
     url_prefix="/v1/tenants/<tenant>/people",
-    description="Consistency scores, streaks and trends (Bearer key with reports:read).",
+    description="Consistency scores, streaks and trends (Bearer key with reports:read; "
+    "a person's report also opens with that person's share token).",
 )
 SPECIFICATION = "troth-scoring-v1"
 
@@ -43,7 +45,7 @@ def problems(view: Any) -> Any:
 
 
 @blp.route("/<person>/report")
-@requires(Scope.REPORTS_READ)
+@reads_person
 @blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
 @blp.response(200, ReportSchema)
 @problems
@@ -51,12 +53,7 @@ def get_report(arguments: dict[str, Any], tenant: str, person: str) -> dict[str,
     """A person's consistency report (optionally towards one promisee, in one category, or
     as at / as known at a past instant)."""
     wait_for_position(arguments)
-    if "promisee" in arguments:
-        key = SubjectKey(tenant, "pair", person, arguments["promisee"])
-    elif "category" in arguments:
-        key = SubjectKey(tenant, "category", person, arguments["category"])
-    else:
-        key = SubjectKey(tenant, "promiser", person)
+    key = subject(tenant, person, arguments.get("promisee"), arguments.get("category"))
     report = components().reader.report(
         key,
         now=components().clock(),

@@ -17,6 +17,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from domain.identity import KEY_PATTERN
 from domain.person import CLOCK_TIME
 from domain.promise import MAX_CATEGORY, MAX_REMINDERS, MAX_TEXT, MAX_TITLE
+from service.webhooks.plain_envelopes import plain_envelope
 
 
 class PayloadError(Exception):
@@ -214,6 +215,14 @@ def parse_envelope(raw: bytes | str | Mapping[str, Any]) -> Envelope:
             raise PayloadError({"body": ["must be a JSON object"]}) from None
     if not isinstance(raw, Mapping):
         raise PayloadError({"body": ["must be a JSON object"]})
+    plain = plain_envelope(raw)
+    if plain is not None:
+        return Envelope(*plain)
+    return load_envelope(raw)
+
+
+def load_envelope(raw: Mapping[str, Any]) -> Envelope:
+    """Load one decoded envelope through the schemas; PayloadError names every bad field."""
     try:
         envelope: dict[str, Any] = _schema(EnvelopeSchema).load(raw)
     except ValidationError as error:

@@ -13,12 +13,13 @@ from domain.errors import (
     ConcurrentWriteError,
     PromiseNotFoundError,
     TenantNotFoundError,
+    TrothError,
 )
 from domain.person import QuietHours
 from domain.promise import PromiseStatus, PromiseTerms
 from domain.receipts import Receipt
 from domain.unit_of_work import UNCHANGED, Change, UnitOfWork
-from service.webhooks.envelopes import Envelope, parse_envelope
+from service.webhooks.envelopes import Envelope, PayloadError, parse_envelope
 from service.webhooks.signatures import SignatureError, verify
 
 MAX_ATTEMPTS: Final = 3
@@ -34,6 +35,10 @@ class PromiseNotMadeYetError(Exception):
     def __init__(self, promise_id: str) -> None:
         super().__init__(f"promise {promise_id!r} has not been made (yet)")
         self.promise_id = promise_id
+
+
+# What a repeated delivery can run into when its receipt was not read first.
+REPEAT_SYMPTOMS: Final = (PayloadError, TrothError, PromiseNotMadeYetError)
 
 
 @dataclass(frozen=True)
@@ -145,16 +150,36 @@ class Ingestion:
         """Verify, deduplicate and record one webhook delivery."""
         webhook_id = self.authenticate(tenant, body, headers)
         request_hash = body_hash(body)
-        known = self.ledger.receipts(tenant, [webhook_id]).get(webhook_id)
-        if known is not None:
-            return answer_from_receipt(known, request_hash)
-        envelope = parse_envelope(body)
-        return self.record(tenant, webhook_id, request_hash, envelope)
+        # Most deliveries are new, so the receipt is not read up front: the receipt's key
+        # is unique and stored in the events' transaction, so a repeat cannot be recorded
+        # twice; it fails to commit (or breaks a rule) and is answered from its receipt
+        # here, exactly as a lookup first would have answered it.
+        try:
+            return self.record(
+                tenant, webhook_id, request_hash, parse_envelope(body), expect_new=True
+            )
+        except REPEAT_SYMPTOMS:
+            known = self.ledger.receipts(tenant, [webhook_id]).get(webhook_id)
+            if known is not None:
+                return answer_from_receipt(known, request_hash)
+            raise
 
-    def record(self, tenant: str, key: str, request_hash: str, envelope: Envelope) -> Answer:
-        """Apply one envelope in its own unit of work, with its receipt."""
+    def record(
+        self,
+        tenant: str,
+        key: str,
+        request_hash: str,
+        envelope: Envelope,
+        *,
+        expect_new: bool = False,
+    ) -> Answer:
+        """Apply one envelope in its own unit of work, with its receipt.
+
+        With `expect_new`, the first attempt makes a promise without reading whether it
+        exists (the store refuses a second one); the retry after such a refusal reads it.
+        """
         for attempt in range(MAX_ATTEMPTS):
-            uow = self.ledger.unit_of_work()
+            uow = self.ledger.unit_of_work(expect_new_promises=expect_new and attempt == 0)
             change, subject = apply_envelope(uow, tenant, envelope)
             answer = {**subject, "event": envelope.type}
             status = 202 if change.is_new else 200

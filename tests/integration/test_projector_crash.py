@@ -27,7 +27,7 @@ from bench.history import Command, Step, record
 from domain.application import Ledger
 from domain.policy import ScoringPolicy
 from domain.promise import PromiseStatus, PromiseTerms
-from projections.projector import BATCH_SIZE, Projector
+from projections.projector import Projector
 from projections.report_postgres import PostgresReportViewStore
 from service.bootstrap import Components, bootstrap
 from service.migration import migrate
@@ -57,6 +57,8 @@ VIEW_TABLES: Final = frozenset(
     }
 )
 MIN_KILLS_MID_CATCH_UP: Final = 5
+# Small batches, so the 50,000 events make enough batches to kill the projector in many times.
+BATCH_SIZE: Final = 1000
 # Only a safety net so a wedged projector fails the test instead of hanging it; no assertion
 # depends on how fast anything runs.
 STALL_SECONDS: Final = 120.0
@@ -208,6 +210,8 @@ class CleanRebuild(threading.Thread):
         store = PostgresReportViewStore(self.settings.database.conninfo(), schema=self.schema)
         try:
             store.create_tables()
+            # In the default batch size, unlike the killed projector: the views must not
+            # depend on how the log was cut into batches either.
             self.applied = Projector(ledger.recorder, ledger.mapper, store).catch_up()
         except BaseException as error:
             self.error = error
@@ -235,7 +239,11 @@ def kill_repeatedly_until_caught_up(
     stands (reading, applying or writing), and the others while the batch's write
     transaction is open, the moment that matters most for exactly-once.
     """
-    env = {**os.environ, "TROTH_DATABASE_URL": settings.database_url}
+    env = {
+        **os.environ,
+        "TROTH_DATABASE_URL": settings.database_url,
+        "TROTH_PROJECTOR_BATCH_SIZE": str(BATCH_SIZE),
+    }
     database = settings.database
     head = projector.head()
     kills = Kills()

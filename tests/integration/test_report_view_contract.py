@@ -363,6 +363,51 @@ def test_current_only_leaves_out_replaced_outcomes_and_all_come_by_time_then_pos
     assert store.subject_outcomes(ANN, current_only=False, since=T0 + hour) == [first_p1]
 
 
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+def test_the_reads_of_one_report_see_one_snapshot_while_the_projector_writes(
+    store: ReportViewStore,
+) -> None:
+    first, second = outcome("p-1", 1, T0), outcome("p-2", 2, T0)
+    store.write(changes_of(first), 1)
+    writer = threading.Thread(target=lambda: store.write(changes_of(second), 2, previous=1))
+    with store.reading():
+        before = store.subject_outcomes(ANN)
+        writer.start()
+        writer.join()
+        during = store.position(), store.subject_outcomes(ANN)
+    assert before == [first]
+    assert during == (1, [first])
+    assert (store.position(), store.subject_outcomes(ANN)) == (2, [first, second])
+
+
+def test_recent_outcome_counts_take_current_outcomes_in_the_window_of_the_subject_only(
+    store: ReportViewStore,
+) -> None:
+    hour = timedelta(hours=1)
+    store.write(
+        changes_of(
+            outcome("p-1", 1, T0),  # at the window's open end: outside
+            outcome("p-2", 2, T0 + hour),
+            outcome("p-3", 3, T0 + hour, kind=OutcomeKind.BROKEN, promisee="bob"),
+            outcome("p-4", 4, T0 + 2 * hour, replaced_at=T0 + 3 * hour),  # corrected
+            outcome("p-4", 5, T0 + 2 * hour, kind=OutcomeKind.BROKEN),
+            outcome("p-5", 6, T0 + 3 * hour, kind=OutcomeKind.LAPSED),  # at the closed end
+            outcome("p-6", 7, T0 + 4 * hour),  # after the window
+            outcome("p-7", 8, T0 + hour, promiser="bo"),  # someone else
+        ),
+        1,
+    )
+    window = (T0, T0 + 3 * hour)
+    assert store.subject_outcome_counts(ANN, *window) == {
+        OutcomeKind.KEPT: 1,
+        OutcomeKind.BROKEN: 2,
+        OutcomeKind.LAPSED: 1,
+    }
+    pair = SubjectKey(ACME, "pair", "ann", "bob")
+    assert store.subject_outcome_counts(pair, *window) == {OutcomeKind.BROKEN: 1}
+    assert store.subject_outcome_counts(ANN, T0 + 4 * hour, T0 + 5 * hour) == {}
+
+
 def test_subject_promises_filter_by_status_and_come_by_due_time_undated_last(
     store: ReportViewStore,
 ) -> None:

@@ -245,6 +245,27 @@ def test_a_tenants_new_scoring_policy_rescores_every_report(world: World) -> Non
     assert_same(after, world.report(as_of=after.at))
 
 
+def test_a_new_scoring_policy_keeps_each_persons_local_weeks(world: World) -> None:
+    # Sunday 23:30 UTC is Monday morning in Tokyo; the policy change comes in a later batch
+    # that holds no event of ann's, and her weeks must stay Tokyo's.
+    sunday_night = datetime(2026, 3, 8, 23, 30, tzinfo=UTC)
+    world.ledger.update_person(world.tenant, "ann", at=T0, timezone="Asia/Tokyo")
+    world.make("p1", at=sunday_night - timedelta(hours=5), due=timedelta(hours=6))
+    world.ledger.keep_promise(world.tenant, "p1", at=sunday_night)
+    now = sunday_night + timedelta(days=10)
+    world.projector.catch_up()
+
+    world.ledger.change_scoring_policy(world.tenant, ScoringPolicy(late_credit=0.25))
+    report = world.report(now=now, weeks=3)
+
+    assert {str(w.week_start): w.kept for w in report.trend.weeks} == {
+        "2026-03-02": 0,
+        "2026-03-09": 1,
+        "2026-03-16": 0,
+    }
+    assert_same(report, world.report(now=now, weeks=3, as_of=now))
+
+
 def test_daylight_saving_does_not_break_a_daily_run_of_kept_promises(world: World) -> None:
     # Berlin springs forward on 2026-03-29: that local day has 23 hours.
     berlin = ZoneInfo("Europe/Berlin")

@@ -59,7 +59,11 @@ def test_listing_shows_key_ids_and_scopes_never_keys(served: Served) -> None:
     [tenant] = response.json
     assert tenant["name"] == "acme"
     assert tenant["api_keys"][0]["key_id"] == served.tenant.key_id
-    assert tenant["api_keys"][0]["scopes"] == ["events:write", "reports:read"]
+    assert tenant["api_keys"][0]["scopes"] == [
+        "events:write",
+        "reports:read",
+        "subscriptions:write",
+    ]
     assert served.tenant.api_key not in response.get_data(as_text=True)
     assert served.tenant.webhook_secret not in response.get_data(as_text=True)
 

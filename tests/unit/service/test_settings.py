@@ -71,3 +71,9 @@ def test_unusable_database_urls_are_refused_with_a_clear_message(url: str) -> No
 def test_a_non_numeric_port_is_refused() -> None:
     with pytest.raises(SettingsError, match="TROTH_PORT"):
         Settings.from_env({"TROTH_PORT": "eighty"})
+
+
+def test_the_projector_batch_size_is_read_and_must_be_positive() -> None:
+    assert Settings.from_env({"TROTH_PROJECTOR_BATCH_SIZE": "500"}).projector_batch_size == 500
+    with pytest.raises(SettingsError, match="TROTH_PROJECTOR_BATCH_SIZE"):
+        Settings.from_env({"TROTH_PROJECTOR_BATCH_SIZE": "0"})

@@ -50,6 +50,28 @@ def test_the_same_webhook_id_with_another_body_is_refused_for_good(served: Serve
     assert response.json["type"] == "/problems/webhook-id-reused"
 
 
+def test_a_reused_webhook_id_is_refused_as_reused_even_when_the_new_body_is_invalid(
+    served: Served,
+) -> None:
+    post(served, envelope("promise.made", made()), msg_id="msg-1")
+    response = post(served, envelope("promise.made", {"promise_id": "p2"}), msg_id="msg-1")
+    assert response.status_code == 422
+    assert response.json is not None
+    assert response.json["type"] == "/problems/webhook-id-reused"
+
+
+def test_a_redelivered_person_update_gets_the_first_answer_and_records_nothing(
+    served: Served,
+) -> None:
+    body = envelope("person.updated", {"person": "alex", "timezone": "Europe/Berlin"})
+    first = post(served, body, msg_id="person-1")
+    head = served.components.ledger.head_position()
+    again = post(served, body, msg_id="person-1")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json == first.json
+    assert served.components.ledger.head_position() == head
+
+
 def test_a_repeated_promise_under_a_new_webhook_id_is_already_recorded(served: Served) -> None:
     body = envelope("promise.made", made())
     assert post(served, body).status_code == 202

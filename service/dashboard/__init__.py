@@ -1,0 +1,1 @@
+"""The dashboard: a calm, readable page of a person's record, rendered on the server."""

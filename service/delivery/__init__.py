@@ -1,0 +1,1 @@
+"""Outgoing webhooks: address checks, signed sending, retries and the delivery worker."""
