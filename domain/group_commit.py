@@ -6,7 +6,10 @@ however many threads it has. Threads that commit while another commit is under w
 up; the next thread to lead takes the whole queue and saves it in one transaction. If that
 combined transaction fails (two requests wrote the same aggregate version, or the same
 receipt key), the leader saves each request alone, so each gets exactly the answer it
-would have got by itself.
+would have got by itself. If it fails because the database cannot be reached, the requests
+that queued up meanwhile get the same error at once: each would otherwise wait out its own
+ten connection attempts behind the others, nothing of theirs was recorded, and the caller
+answers them all 503 anyway.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from domain.receipts import Receipt
 
@@ -74,9 +77,14 @@ class GroupCommitter:
                 if not batch:
                     self._leading = False
                     return
-            self._save(batch)
+            unreachable = self._save(batch)
+            if unreachable is not None:
+                with self._lock:
+                    waiting, self._queue = self._queue, []
+                self._finish(waiting, error=unreachable)
 
-    def _save(self, batch: list[_Request]) -> None:
+    def _save(self, batch: list[_Request]) -> BaseException | None:
+        """Save `batch`; the error if the database could not be reached."""
         if len(batch) > 1:
             try:
                 positions = self._insert(
@@ -86,17 +94,21 @@ class GroupCommitter:
                 pass  # someone in the batch conflicts: fall back to one transaction each
             except BaseException as error:
                 self._finish(batch, error=error)
-                return
+                return _unreachable(error)
             else:
                 self._finish(batch, positions=positions)
-                return
-        for request in batch:
+                return None
+        for number, request in enumerate(batch):
             try:
                 positions = self._insert(request.events, request.receipts)
             except BaseException as error:
                 self._finish([request], error=error)
+                if _unreachable(error) is not None:
+                    self._finish(batch[number + 1 :], error=error)
+                    return error
             else:
                 self._finish([request], positions=positions)
+        return None
 
     def _insert(self, events: Sequence[Any], receipts: Sequence[Receipt]) -> Positions:
         recordings = self._application.save(*events, receipts=list(receipts))
@@ -122,3 +134,8 @@ class GroupCommitter:
                     if (key := (event.originator_id, event.originator_version)) in positions
                 }
             request.done.set()
+
+
+def _unreachable(error: BaseException) -> BaseException | None:
+    """`error` if it says the database could not be reached (after the library's retries)."""
+    return error if isinstance(error, OperationalError | InterfaceError) else None
