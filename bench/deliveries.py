@@ -6,8 +6,8 @@ Usage: python bench/deliveries.py [--count N] [--threads T] [--postgres URL]
 For each backend (a temp SQLite file; PostgreSQL when reachable, in a schema dropped
 afterwards) it queues N messages for one subscription and times one `deliver_due` call that
 sends them all (claim, sign, SSRF check, POST, record). The baseline from the same run sends
-as many POSTs of the same body to the same receiver with urllib3 on as many threads, one new
-connection each (as the worker makes), without signing, checks or database.
+as many POSTs of the same body to the same receiver with urllib3 on as many threads, over kept-alive
+connections (as the sender keeps them), without signing, checks or database.
 """
 
 from __future__ import annotations
@@ -87,12 +87,14 @@ def troth_rate(settings: Settings, url: str, count: int, threads: int) -> float:
 def bare_rate(url: str, count: int, threads: int) -> float:
     host, port = url.removeprefix("http://").split("/")[0].split(":")
 
+    # Kept-alive connections, one per thread at most, as the sender keeps them.
+    pool = urllib3.HTTPConnectionPool(host, int(port), retries=False, maxsize=threads)
+
     def post(_: int) -> int:
-        with urllib3.HTTPConnectionPool(host, int(port), retries=False, maxsize=1) as pool:
-            return pool.urlopen("POST", "/hook", body=BODY, retries=False).status
+        return pool.urlopen("POST", "/hook", body=BODY, retries=False).status
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as executor:
+    with pool, ThreadPoolExecutor(threads) as executor:
         statuses = list(executor.map(post, range(count)))
     elapsed = time.perf_counter() - started
     assert statuses == [204] * count

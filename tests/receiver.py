@@ -29,6 +29,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     is_verified: bool
+    client_port: int
 
 
 class Receiver:
@@ -52,25 +53,28 @@ class Receiver:
         with self._lock:
             self.replies.extend(replies)
 
-    def _answer(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+    def _answer(self, path: str, headers: dict[str, str], body: bytes, client_port: int) -> Reply:
         try:
             Webhook(self.secret).verify(body, headers)
             is_verified = True
         except WebhookVerificationError:
             is_verified = False
         with self._lock:
-            self.received.append(Received(path, headers, body, is_verified))
+            self.received.append(Received(path, headers, body, is_verified, client_port))
             return self.replies.pop(0) if self.replies else Reply()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keeps connections open between requests, as most web servers do.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                reply = receiver._answer(self.path, headers, body)
+                reply = receiver._answer(self.path, headers, body, self.client_address[1])
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)

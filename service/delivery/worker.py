@@ -104,8 +104,9 @@ class DeliveryWorker:
                 return made
 
     def close(self) -> None:
-        """Finish attempts in flight and stop the threads."""
+        """Finish attempts in flight, stop the threads and hang up kept connections."""
         self._pool.shutdown(wait=True)
+        self.sender.close()
 
     def _secrets(self, claims: list[Claim], now: datetime) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}

@@ -132,6 +132,36 @@ def test_a_message_is_retried_after_500s_with_the_same_id_until_delivered(
     assert harness.outcomes() == [("retry", 500), ("retry", 500), ("delivered", 200)]
 
 
+def test_messages_to_one_endpoint_reuse_a_kept_alive_connection(harness: Harness) -> None:
+    for number in range(3):
+        harness.queue(f"reminder-{number}")
+        assert harness.worker.deliver_due(harness.start + timedelta(seconds=number)) == 1
+    received = harness.receiver.received
+    assert all(r.is_verified for r in received)
+    assert len({r.client_port for r in received}) == 1
+
+
+def test_a_long_answer_is_cut_to_its_excerpt_and_the_next_message_is_unaffected(
+    harness: Harness,
+) -> None:
+    harness.receiver.script(Reply(500, body=b"x" * 5000))
+    harness.queue("reminder-1")
+    assert harness.worker.deliver_due(harness.start) == 1
+    harness.queue("reminder-2", at=harness.start + timedelta(seconds=1))
+    assert harness.worker.deliver_due(harness.start + timedelta(seconds=1)) == 1
+    assert harness.worker.deliver_due(harness.start + timedelta(seconds=5)) == 1
+    subscription = harness.ledger.subscription(harness.tenant, harness.subscription_id)
+    attempts = harness.components.deliveries.attempts(subscription.id, limit=10)
+    [cut] = [a for a in attempts if a.status == 500]
+    assert cut.response_excerpt == "x" * 1024
+    assert harness.outcomes() == [("retry", 500), ("delivered", 200), ("delivered", 200)]
+    # The connection with the unread rest of the long answer was closed, not reused; the
+    # next one was kept.
+    long, after, retried = (r.client_port for r in harness.receiver.received)
+    assert after != long
+    assert retried == after
+
+
 def test_410_disables_the_endpoint_and_keeps_its_messages_for_replay(harness: Harness) -> None:
     harness.receiver.script(Reply(410))
     harness.queue("m1")
