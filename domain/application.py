@@ -27,13 +27,14 @@ from domain.errors import (
     ConcurrentWriteError,
     InvalidInputError,
     PersonNotFoundError,
+    PromiseConflictError,
     PromiseNotFoundError,
     SubscriptionNotFoundError,
     TenantAlreadyExistsError,
     TenantNotFoundError,
 )
 from domain.group_commit import GroupCommitter
-from domain.identity import person_id, promise_id, tenant_id, validate_key
+from domain.identity import person_id, promise_id, tenant_id, validate_promise_key
 from domain.message import Message
 from domain.person import Person, QuietHours
 from domain.policy import ScoringPolicy
@@ -332,7 +333,12 @@ class Ledger(Application[UUID]):
         commitment = uow.commitment(tenant, key)
         occurrences = commitment.due_occurrences(now=now, horizon=horizon)
         for occurrence in occurrences:
-            uow.make_promise(commitment.terms_of(occurrence, horizon))
+            try:
+                uow.make_promise(commitment.terms_of(occurrence, horizon))
+            except PromiseConflictError:
+                # The id was taken by a promise of other content (imported, say): that one
+                # stands, and this occurrence is not made rather than blocking the rest.
+                continue
         if commitment.is_active:
             full = len(occurrences) >= OCCURRENCES_PER_PASS
             commitment.mark_scheduled(occurrences[-1].due_at if full else now + horizon)
@@ -647,7 +653,7 @@ class Ledger(Application[UUID]):
             raise TenantNotFoundError(f"no tenant {tenant!r}") from None
 
     def _promise(self, tenant: str, key: str) -> Promise:
-        validate_key("promise_id", key)
+        validate_promise_key("promise_id", key)
         try:
             return self._get(Promise, promise_id(tenant, key))
         except AggregateNotFoundError:

@@ -9,20 +9,18 @@ from typing import Any, Final
 from eventsourcing.domain import Aggregate
 
 from domain.errors import CommitmentConflictError, InvalidInputError
-from domain.identity import commitment_id, validate_key
+from domain.identity import OCCURRENCE_DATE_LENGTH, commitment_id, validate_key
 from domain.promise import MAX_TITLE, PromiseTerms, _lead_times
 from domain.schedule import Occurrence, Schedule
 from domain.timekeeping import utc_instant
 
-OCCURRENCE_SEPARATOR: Final = ":"
-MAX_COMMITMENT_ID: Final = 128 - len(OCCURRENCE_SEPARATOR) - len("2026-01-01")
+MAX_COMMITMENT_ID: Final = 128 - OCCURRENCE_DATE_LENGTH
 NOT_YET: Final = datetime.min.replace(tzinfo=UTC)
 
 
 def occurrence_key(commitment: str, local_date: date) -> str:
-    """The promise id of an occurrence: `<commitment_id>:<local date>` (`/` would not survive
-    as one URL path segment, so the separator is `:`)."""
-    return f"{commitment}{OCCURRENCE_SEPARATOR}{local_date.isoformat()}"
+    """The promise id of an occurrence: `<commitment_id>/<local date>`."""
+    return f"{commitment}/{local_date.isoformat()}"
 
 
 @dataclass(frozen=True)

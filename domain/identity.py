@@ -14,12 +14,29 @@ from domain.errors import InvalidInputError
 
 TROTH_NAMESPACE = UUID("5b0c2d1e-7f2a-4c1b-9a53-1f0e6f3f7d21")
 KEY_PATTERN = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
+# A promise id is a client id, or a recurring commitment's occurrence: `<commitment_id>/<date>`.
+OCCURRENCE_DATE_LENGTH = len("/2026-01-01")
+PROMISE_KEY_PATTERN = re.compile(
+    rf"[A-Za-z0-9._:@-]{{1,{128 - OCCURRENCE_DATE_LENGTH}}}/\d{{4}}-\d{{2}}-\d{{2}}"
+    r"|[A-Za-z0-9._:@-]{1,128}"
+)
 
 
 def validate_key(field: str, value: str) -> str:
     """Return `value` if it is a valid client id (1-128 of `[A-Za-z0-9._:@-]`)."""
     if not isinstance(value, str) or KEY_PATTERN.fullmatch(value) is None:
         raise InvalidInputError(field, "must be 1-128 characters of letters, digits and ._:@-")
+    return value
+
+
+def validate_promise_key(field: str, value: str) -> str:
+    """Return `value` if it is a valid promise id: a client id, or `<commitment_id>/<date>`."""
+    if not isinstance(value, str) or PROMISE_KEY_PATTERN.fullmatch(value) is None:
+        raise InvalidInputError(
+            field,
+            "must be 1-128 characters of letters, digits and ._:@- "
+            "(or a commitment id, / and an occurrence date)",
+        )
     return value
 
 

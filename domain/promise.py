@@ -16,7 +16,7 @@ from domain.errors import (
     PromiseNotYetLapsableError,
     RenegotiationTooLateError,
 )
-from domain.identity import promise_id, validate_key
+from domain.identity import promise_id, validate_key, validate_promise_key
 from domain.timekeeping import utc_instant, zone_name
 
 MAX_TITLE: Final = 200
@@ -59,7 +59,7 @@ class PromiseTerms:
     reminders: tuple[timedelta, ...] = ()
 
     def __post_init__(self) -> None:
-        validate_key("promise_id", self.key)
+        validate_promise_key("promise_id", self.key)
         validate_key("promiser", self.promiser)
         if self.promisee is not None:
             validate_key("promisee", self.promisee)

@@ -23,7 +23,7 @@ from domain.errors import (
     PromiseConflictError,
     PromiseNotFoundError,
 )
-from domain.identity import commitment_id, person_id, promise_id, validate_key
+from domain.identity import commitment_id, person_id, promise_id, validate_key, validate_promise_key
 from domain.person import Person, QuietHours
 from domain.policy import ScoringPolicy
 from domain.promise import Promise, PromiseStatus, PromiseTerms
@@ -295,7 +295,7 @@ class UnitOfWork:
 
     def _on_promise(self, tenant: str, key: str, command: Callable[[Promise], Any]) -> Change:
         self._policy(tenant)
-        validate_key("promise_id", key)
+        validate_promise_key("promise_id", key)
         aggregate_id = promise_id(tenant, key)
         promise = self._find(Promise, aggregate_id)
         if promise is None:

@@ -192,9 +192,10 @@ def _item(
 
 
 def _bounded(message_id: str, kind: DueKind, key: str) -> str:
-    # Message ids are at most 128 characters; a long promise id is replaced by its hash,
-    # which keeps the id deterministic (and so the outbox's deduplication) all the same.
-    if len(message_id) <= MAX_MESSAGE_ID:
+    # Message ids are at most 128 characters of a client id's alphabet; a long promise id,
+    # or an occurrence's (with its `/`), is replaced by its hash, which keeps the id
+    # deterministic (and so the outbox's deduplication) and apart from every other id.
+    if len(message_id) <= MAX_MESSAGE_ID and "/" not in key:
         return message_id
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     return message_id.replace(f"{kind.value}:{key}:", f"{kind.value}:sha256-{digest}:", 1)

@@ -23,7 +23,7 @@ blp = Blueprint(
 )
 
 
-@blp.route("/<promise_id>")
+@blp.route("/<path:promise_id>")
 @blp.doc(security=[{"bearerAuth": []}])
 @blp.response(200, PromiseSchema)
 @blp.alt_response(401, schema=ProblemSchema, content_type="application/problem+json")

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import isodate
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from domain.identity import KEY_PATTERN
+from domain.identity import KEY_PATTERN, PROMISE_KEY_PATTERN
 from domain.person import CLOCK_TIME
 from domain.promise import MAX_CATEGORY, MAX_REMINDERS, MAX_TEXT, MAX_TITLE
 from service.webhooks.plain_envelopes import plain_envelope
@@ -29,6 +29,9 @@ class PayloadError(Exception):
 
 
 KEY_MESSAGE: Final = "must be 1-128 characters of letters, digits and ._:@-"
+PROMISE_KEY_MESSAGE: Final = (
+    KEY_MESSAGE + " (or a recurring commitment's id, / and an occurrence date)"
+)
 
 
 def whole(pattern: re.Pattern[str], message: str) -> Callable[[str], None]:
@@ -43,13 +46,22 @@ def whole(pattern: re.Pattern[str], message: str) -> Callable[[str], None]:
 
 def documented(pattern: re.Pattern[str]) -> dict[str, str]:
     """The pattern as OpenAPI shows it (ECMA regex, anchored at both ends)."""
-    return {"pattern": f"^{pattern.pattern}$"}
+    source = pattern.pattern
+    return {"pattern": f"^(?:{source})$" if "|" in source else f"^{source}$"}
 
 
 def key_field(**kwargs: Any) -> fields.String:
     """A client id: 1-128 of `[A-Za-z0-9._:@-]`."""
     metadata = {**documented(KEY_PATTERN), **kwargs.pop("metadata", {})}
     return fields.String(validate=whole(KEY_PATTERN, KEY_MESSAGE), metadata=metadata, **kwargs)
+
+
+def promise_key_field(**kwargs: Any) -> fields.String:
+    """A promise id: a client id, or a recurring commitment's `<commitment_id>/<date>`."""
+    metadata = {**documented(PROMISE_KEY_PATTERN), **kwargs.pop("metadata", {})}
+    return fields.String(
+        validate=whole(PROMISE_KEY_PATTERN, PROMISE_KEY_MESSAGE), metadata=metadata, **kwargs
+    )
 
 
 def _text(maximum: int = MAX_TEXT) -> fields.String:
@@ -98,7 +110,7 @@ class StrictSchema(Schema):
 class PromiseMadeSchema(StrictSchema):
     """`promise.made`: a promise was made."""
 
-    promise_id = key_field(required=True)
+    promise_id = promise_key_field(required=True)
     promiser = key_field(required=True)
     promisee = key_field(allow_none=True)
     title = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TITLE))
@@ -117,7 +129,7 @@ class PromiseMadeSchema(StrictSchema):
 class PromiseKeptSchema(StrictSchema):
     """`promise.kept`: the promise was kept at `at` (default: the envelope timestamp)."""
 
-    promise_id = key_field(required=True)
+    promise_id = promise_key_field(required=True)
     at = fields.AwareDateTime()
     note = _text()
     reported_by = key_field(allow_none=True)
@@ -126,7 +138,7 @@ class PromiseKeptSchema(StrictSchema):
 class PromiseBrokenSchema(StrictSchema):
     """`promise.broken`: the promise was broken at `at` (default: the envelope timestamp)."""
 
-    promise_id = key_field(required=True)
+    promise_id = promise_key_field(required=True)
     at = fields.AwareDateTime()
     reason = _text()
     reported_by = key_field(allow_none=True)
@@ -135,7 +147,7 @@ class PromiseBrokenSchema(StrictSchema):
 class PromiseRenegotiatedSchema(StrictSchema):
     """`promise.renegotiated`: a new due time, agreed before the current one."""
 
-    promise_id = key_field(required=True)
+    promise_id = promise_key_field(required=True)
     due_at = fields.AwareDateTime(required=True)
     reason = _text()
 
@@ -143,7 +155,7 @@ class PromiseRenegotiatedSchema(StrictSchema):
 class PromiseReleasedSchema(StrictSchema):
     """`promise.released`: the promisee released the promiser."""
 
-    promise_id = key_field(required=True)
+    promise_id = promise_key_field(required=True)
     at = fields.AwareDateTime()
     reason = _text()
 
@@ -151,7 +163,7 @@ class PromiseReleasedSchema(StrictSchema):
 class OutcomeCorrectedSchema(StrictSchema):
     """`promise.outcome_corrected`: the current outcome is replaced."""
 
-    promise_id = key_field(required=True)
+    promise_id = promise_key_field(required=True)
     outcome = fields.String(required=True, validate=validate.OneOf(["kept", "broken"]))
     at = fields.AwareDateTime(required=True)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from domain.identity import KEY_PATTERN
+from domain.identity import KEY_PATTERN, PROMISE_KEY_PATTERN
 from domain.promise import MAX_CATEGORY, MAX_TEXT, MAX_TITLE
 
 PlainEnvelope = tuple[str, datetime, dict[str, Any], str | None]
@@ -26,6 +26,12 @@ class _NotPlainError(Exception):
 
 def _key(value: Any) -> str:
     if type(value) is not str or KEY_PATTERN.fullmatch(value) is None:
+        raise _NotPlainError
+    return value
+
+
+def _promise_key(value: Any) -> str:
+    if type(value) is not str or PROMISE_KEY_PATTERN.fullmatch(value) is None:
         raise _NotPlainError
     return value
 
@@ -90,7 +96,7 @@ Check = Callable[[Any], Any]
 # whose values are checked here only in their simplest form, fall back to the schemas.
 PLAIN_FIELDS: Final[dict[str, dict[str, tuple[Check, bool]]]] = {
     "promise.made": {
-        "promise_id": (_key, True),
+        "promise_id": (_promise_key, True),
         "promiser": (_key, True),
         "promisee": (_optional_key, False),
         "title": (_title, True),
@@ -101,13 +107,13 @@ PLAIN_FIELDS: Final[dict[str, dict[str, tuple[Check, bool]]]] = {
         "reminders": (_no_reminders, False),
     },
     "promise.kept": {
-        "promise_id": (_key, True),
+        "promise_id": (_promise_key, True),
         "at": (_instant, False),
         "note": (_text, False),
         "reported_by": (_optional_key, False),
     },
     "promise.broken": {
-        "promise_id": (_key, True),
+        "promise_id": (_promise_key, True),
         "at": (_instant, False),
         "reason": (_text, False),
         "reported_by": (_optional_key, False),

@@ -208,9 +208,9 @@ def test_a_weekly_commitment_reminds_at_the_same_local_time_across_the_dst_chang
     world.start_scheduler()
     # One hour before each talk: 19:00 Berlin, which is 18:00 UTC in winter, 17:00 in summer.
     for now, key in [
-        (datetime(2026, 3, 17, 18, 0, tzinfo=UTC), "talk:2026-03-17"),
-        (datetime(2026, 3, 24, 18, 0, tzinfo=UTC), "talk:2026-03-24"),
-        (datetime(2026, 3, 31, 17, 0, tzinfo=UTC), "talk:2026-03-31"),
+        (datetime(2026, 3, 17, 18, 0, tzinfo=UTC), "talk/2026-03-17"),
+        (datetime(2026, 3, 24, 18, 0, tzinfo=UTC), "talk/2026-03-24"),
+        (datetime(2026, 3, 31, 17, 0, tzinfo=UTC), "talk/2026-03-31"),
     ]:
         world.set_clock(now - timedelta(days=1))  # the occurrence is made ahead of time
         world.wait_for(lambda key=key: _exists(world, key))  # type: ignore[misc]

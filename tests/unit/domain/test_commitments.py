@@ -9,7 +9,7 @@ import pytest
 from domain.application import Ledger
 from domain.commitment import CommitmentTerms
 from domain.errors import CommitmentConflictError, InvalidInputError
-from domain.promise import PromiseStatus
+from domain.promise import PromiseStatus, PromiseTerms
 from domain.schedule import Schedule
 
 BERLIN = "Europe/Berlin"
@@ -81,10 +81,25 @@ def test_occurrences_become_promises_named_by_local_date_made_ahead_once(ledger:
     made = ledger.schedule_occurrences("acme", "talk", now=CREATED, horizon=timedelta(days=9))
     again = ledger.schedule_occurrences("acme", "talk", now=CREATED, horizon=timedelta(days=9))
     assert (made, again) == (2, 0)
-    promise = ledger.promise("acme", "talk:2026-03-24")
+    promise = ledger.promise("acme", "talk/2026-03-24")
     assert promise.terms.due_at == datetime(2026, 3, 24, 19, 0, tzinfo=UTC)
     assert promise.terms.made_at == CREATED
     assert promise.status is PromiseStatus.OPEN
+
+
+def test_an_occurrence_whose_id_is_taken_by_another_promise_is_skipped(ledger: Ledger) -> None:
+    ledger.register_tenant("acme", at=CREATED)
+    taken = PromiseTerms(
+        tenant="acme", key="talk/2026-03-17", promiser="alex", title="Something else",
+        made_at=CREATED,
+    )  # fmt: skip
+    ledger.make_promise(taken)
+    schedule = Schedule(TUESDAYS_AT_8, BERLIN, date(2026, 3, 16), "20:00")
+    ledger.create_commitment(talk(schedule), at=CREATED)
+    made = ledger.schedule_occurrences("acme", "talk", now=CREATED, horizon=timedelta(days=9))
+    assert made == 2
+    assert ledger.promise("acme", "talk/2026-03-17").terms.title == "Something else"
+    assert ledger.promise("acme", "talk/2026-03-24").terms.title == "Give the talk"
 
 
 def test_pausing_releases_the_occurrences_made_ahead_and_stops_making_more(ledger: Ledger) -> None:
@@ -94,7 +109,7 @@ def test_pausing_releases_the_occurrences_made_ahead_and_stops_making_more(ledge
     ledger.schedule_occurrences("acme", "talk", now=CREATED, horizon=timedelta(days=9))
     paused_at = datetime(2026, 3, 18, tzinfo=UTC)
     ledger.pause_commitment("acme", "talk", at=paused_at)
-    assert ledger.promise("acme", "talk:2026-03-24").status is PromiseStatus.RELEASED
+    assert ledger.promise("acme", "talk/2026-03-24").status is PromiseStatus.RELEASED
     later = paused_at + timedelta(days=10)
     assert ledger.schedule_occurrences("acme", "talk", now=later, horizon=timedelta(days=9)) == 0
     ledger.resume_commitment("acme", "talk", at=later)

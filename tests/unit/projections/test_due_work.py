@@ -220,3 +220,21 @@ def test_the_view_is_the_same_whatever_the_batch_size(actions: list[str], batch_
     catch_up(ledger, all_at_once)
     for key in ("a", "b"):
         assert one_by_one.pending("acme", key) == all_at_once.pending("acme", key)
+
+
+def test_an_occurrence_and_a_look_alike_client_id_get_distinct_message_ids(
+    ledger: Ledger, tenant: TenantCredentials, store: POPODueWorkStore
+) -> None:
+    # `talk/2026-03-17` is a commitment's occurrence; `talk:2026-03-17` a client's own id.
+    make(ledger, tenant.tenant, "talk/2026-03-17")
+    make(ledger, tenant.tenant, "talk:2026-03-17")
+    catch_up(ledger, store)
+    items = store.due(T0 + 100 * H, limit=100)
+    ids: dict[str, set[str]] = {}
+    for item in items:
+        ids.setdefault(item.promise, set()).add(item.message_id)
+    assert set(ids) == {"talk/2026-03-17", "talk:2026-03-17"}
+    assert not ids["talk/2026-03-17"] & ids["talk:2026-03-17"]
+    # Message ids stay in a client id's alphabet (they are the receivers' webhook-id).
+    assert all("/" not in m for m in ids["talk/2026-03-17"])
+    assert len(ids["talk/2026-03-17"]) == len(ids["talk:2026-03-17"]) == 4

@@ -11,6 +11,7 @@ from projections.due_work import DueWorkProjector
 from projections.due_work_popo import POPODueWorkStore
 from service.reminders import Occurrences
 from tests.unit.service.conftest import Served
+from tests.webhooks import envelope, signed
 
 BODY = {
     "commitment_id": "weekly-talk",
@@ -75,7 +76,7 @@ def test_occurrences_are_listed_made_and_upcoming_and_pause_releases_made_ones(
     statuses = [item["status"] for item in body(listed)["items"]]
     assert statuses[0] == "open"
     assert "upcoming" in statuses
-    assert body(listed)["items"][0]["promise_id"].startswith("weekly-talk:")
+    assert body(listed)["items"][0]["promise_id"].startswith("weekly-talk/")
 
     paused = served.client.post(url(served, "/weekly-talk/pause"), headers=served.auth())
     assert body(paused)["status"] == "paused"
@@ -90,6 +91,44 @@ def test_occurrences_are_listed_made_and_upcoming_and_pause_releases_made_ones(
     assert body(ended)["status"] == "ended"
     again = served.client.post(url(served, "/weekly-talk/resume"), headers=served.auth())
     assert again.status_code == 409
+
+
+def test_an_occurrence_is_reported_by_its_commitment_and_date_and_read_back_by_that_id(
+    served: Served,
+) -> None:
+    served.client.post(url(served), json=BODY, headers=served.auth())
+    ledger, store = served.components.ledger, POPODueWorkStore()
+    DueWorkProjector(ledger.recorder, ledger.mapper, store).catch_up()
+    Occurrences(ledger, store, served.components.clock, timedelta(days=8)).schedule()
+    listed = served.client.get(url(served, "/weekly-talk/occurrences"), headers=served.auth())
+    occurrence = body(listed)["items"][0]
+    key = occurrence["promise_id"]
+    assert key == f"weekly-talk/{occurrence['local_date']}"
+
+    raw, headers = signed(
+        served.tenant.webhook_secret,
+        envelope("promise.kept", {"promise_id": key, "at": occurrence["due_at"]}),
+    )
+    kept = served.client.post(
+        f"/v1/tenants/{served.tenant.tenant}/events", data=raw, headers=headers
+    )
+    assert (kept.status_code, body(kept)["promise_id"]) == (202, key)
+    promises = f"/v1/tenants/{served.tenant.tenant}/promises/"
+    for path in (key, key.replace("/", "%2F")):
+        read = served.client.get(promises + path, headers=served.auth())
+        assert (read.status_code, body(read)["promise_id"], body(read)["status"]) == (
+            200,
+            key,
+            "kept",
+        )
+    # After a `/` only an occurrence date may follow.
+    made = envelope("promise.made", {"promise_id": "a/b", "promiser": "alex", "title": "x"})
+    raw, headers = signed(served.tenant.webhook_secret, made)
+    refused = served.client.post(
+        f"/v1/tenants/{served.tenant.tenant}/events", data=raw, headers=headers
+    )
+    assert refused.status_code == 422
+    assert "promise_id" in refused.text
 
 
 def test_an_unknown_commitment_is_404(served: Served) -> None:

@@ -78,7 +78,7 @@ def test_metrics_count_requests_by_route_and_status_and_events_appended(observed
     samples = scrape(observed.client)
     events_route = '{"method": "POST", "route": "/v1/tenants/<tenant>/events", "status": "202"}'
     assert samples["troth_http_requests_total" + events_route] == 2
-    promise_route = "/v1/tenants/<tenant>/promises/<promise_id>"
+    promise_route = "/v1/tenants/<tenant>/promises/<path:promise_id>"
     assert (
         samples[
             "troth_http_requests_total"
