@@ -60,6 +60,15 @@ def test_a_bad_schedule_is_a_422_naming_schedule(served: Served) -> None:
     assert list(body(answer)["errors"]) == ["schedule"]
 
 
+def scheduled_occurrences(served: Served) -> TestResponse:
+    """Create the weekly talk, make its occurrences of the next 8 days, and list them."""
+    served.client.post(url(served), json=BODY, headers=served.auth())
+    ledger, store = served.components.ledger, POPODueWorkStore()
+    DueWorkProjector(ledger.recorder, ledger.mapper, store).catch_up()
+    Occurrences(ledger, store, served.components.clock, timedelta(days=8)).schedule()
+    return served.client.get(url(served, "/weekly-talk/occurrences"), headers=served.auth())
+
+
 def test_commitments_need_a_key_of_the_tenant(served: Served) -> None:
     assert served.client.post(url(served), json=BODY).status_code == 401
     assert served.client.get(url(served, "/weekly-talk")).status_code == 401
@@ -68,11 +77,7 @@ def test_commitments_need_a_key_of_the_tenant(served: Served) -> None:
 def test_occurrences_are_listed_made_and_upcoming_and_pause_releases_made_ones(
     served: Served,
 ) -> None:
-    served.client.post(url(served), json=BODY, headers=served.auth())
-    ledger, store = served.components.ledger, POPODueWorkStore()
-    DueWorkProjector(ledger.recorder, ledger.mapper, store).catch_up()
-    Occurrences(ledger, store, served.components.clock, timedelta(days=8)).schedule()
-    listed = served.client.get(url(served, "/weekly-talk/occurrences"), headers=served.auth())
+    listed = scheduled_occurrences(served)
     statuses = [item["status"] for item in body(listed)["items"]]
     assert statuses[0] == "open"
     assert "upcoming" in statuses
@@ -96,11 +101,7 @@ def test_occurrences_are_listed_made_and_upcoming_and_pause_releases_made_ones(
 def test_an_occurrence_is_reported_by_its_commitment_and_date_and_read_back_by_that_id(
     served: Served,
 ) -> None:
-    served.client.post(url(served), json=BODY, headers=served.auth())
-    ledger, store = served.components.ledger, POPODueWorkStore()
-    DueWorkProjector(ledger.recorder, ledger.mapper, store).catch_up()
-    Occurrences(ledger, store, served.components.clock, timedelta(days=8)).schedule()
-    listed = served.client.get(url(served, "/weekly-talk/occurrences"), headers=served.auth())
+    listed = scheduled_occurrences(served)
     occurrence = body(listed)["items"][0]
     key = occurrence["promise_id"]
     assert key == f"weekly-talk/{occurrence['local_date']}"
