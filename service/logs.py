@@ -35,6 +35,9 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
             # The app logs each request itself, without the query string gunicorn would log.
             "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+            # The scheduler's jobs run every second: only what goes wrong (a failed or
+            # skipped run) is worth a line.
+            "apscheduler": {"level": "WARNING", "handlers": [], "propagate": True},
         },
     }
 

@@ -165,6 +165,20 @@ def test_each_request_logs_one_json_line_without_credentials_or_content(
         assert leaked not in logged
 
 
+def test_scheduler_ticks_log_only_what_goes_wrong(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(Settings(log_format="json"))
+    try:
+        runs = logging.getLogger("apscheduler.executors.default")
+        runs.info('Running job "deliver" (scheduled at ...)')
+        runs.warning('Run time of job "deliver" was missed by 0:00:02')
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["level"], line["message"]) for line in lines] == [
+        ("WARNING", 'Run time of job "deliver" was missed by 0:00:02')
+    ]
+
+
 def test_a_forged_request_id_is_replaced(observed: Served) -> None:
     forged = 'x", "level": "ERROR'
     response = observed.client.get("/healthz", headers={"X-Request-Id": forged})
