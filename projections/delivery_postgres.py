@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final, LiteralString
@@ -11,7 +10,6 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 from psycopg import Connection
 from psycopg.sql import SQL, Composed, Identifier
-from psycopg_pool import ConnectionPool
 
 from projections.deliveries import (
     AttemptOutcome,
@@ -25,6 +23,7 @@ from projections.deliveries import (
     SubscriptionRow,
     SubscriptionState,
 )
+from projections.pools import open_pool
 
 SCHEMA: Final[tuple[LiteralString, ...]] = (
     "CREATE TABLE IF NOT EXISTS {schema}.troth_delivery_tracking ("
@@ -66,23 +65,13 @@ class PostgresDeliveryStore(DeliveryStore):
         self, conninfo: str, schema: str = "public", pool_size: int = 5, connect_timeout: float = 5
     ) -> None:
         self._schema = schema
-        self._pool: ConnectionPool[Connection[tuple[Any, ...]]] = ConnectionPool(
+        self._pool = open_pool(
             conninfo,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={
-                "connect_timeout": max(1, math.ceil(connect_timeout)),
-                "options": "-c TimeZone=UTC",
-            },
-            check=ConnectionPool.check_connection,
             name="troth-deliveries",
-            open=False,
+            size=pool_size,
+            connect_timeout=connect_timeout,
+            options="-c TimeZone=UTC",
         )
-        try:
-            self._pool.open(wait=True, timeout=connect_timeout)
-        except BaseException:
-            self._pool.close()
-            raise
 
     def _sql(self, template: LiteralString) -> Composed:
         return SQL(template).format(schema=Identifier(self._schema))

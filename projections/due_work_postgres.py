@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from psycopg import Connection
-from psycopg_pool import ConnectionPool
-
 from projections.due_work_sql import SQLDueWorkStore
+from projections.pools import open_pool
 
 T = TypeVar("T")
 
@@ -21,20 +18,9 @@ class PostgresDueWorkStore(SQLDueWorkStore):
         self, conninfo: str, schema: str = "public", pool_size: int = 2, connect_timeout: float = 5
     ) -> None:
         self.prefix = f'"{schema}".troth_due_' if '"' not in schema else "troth_due_"
-        self._pool: ConnectionPool[Connection[tuple[Any, ...]]] = ConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={"connect_timeout": max(1, math.ceil(connect_timeout))},
-            check=ConnectionPool.check_connection,
-            name="troth-due-work",
-            open=False,
+        self._pool = open_pool(
+            conninfo, name="troth-due-work", size=pool_size, connect_timeout=connect_timeout
         )
-        try:
-            self._pool.open(wait=True, timeout=connect_timeout)
-        except BaseException:
-            self._pool.close()
-            raise
 
     def _transaction(self, work: Callable[[Any], T]) -> T:
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:

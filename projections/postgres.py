@@ -16,6 +16,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
 from domain.receipts import Receipt
+from projections.pools import recover_soon
 from projections.receipt_rows import receipt_answer, receipt_from_row, receipt_rows
 
 RECEIPT_COLUMNS = SQL("tenant, key, request_hash, status, answer, position, recorded_at")
@@ -26,6 +27,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
+        recover_soon(datastore.pool)
         self.receipts_table = events_table_name.removesuffix("_events") + "_receipts"
         self.sql_create_statements.extend(
             [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -16,8 +15,8 @@ from eventsourcing.persistence import IntegrityError
 from psycopg import Connection, IsolationLevel
 from psycopg.sql import SQL, Composable, Composed, Identifier
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 
+from projections.pools import open_pool
 from projections.report_rows import policy_from_values, policy_values
 from projections.scoring import DecayedSums, OutcomeKind
 from projections.streaks import StreakState
@@ -233,26 +232,16 @@ class PostgresReportViewStore(ReportViewStore):
         # Sessions in UTC, so every timestamptz reads back with the UTC time zone. Autocommit,
         # so a single read costs one round trip instead of three (BEGIN, SELECT, COMMIT);
         # every multi-statement use opens an explicit transaction.
-        self._pool: ConnectionPool[Connection[tuple[Any, ...]]] = ConnectionPool(
+        self._pool = open_pool(
             conninfo,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={
-                "connect_timeout": max(1, math.ceil(connect_timeout)),
-                "options": f"-c TimeZone=UTC -c statement_timeout={statement_timeout_ms}",
-                "autocommit": True,
-            },
-            check=ConnectionPool.check_connection,
-            # Waiting for a free connection is bounded like connecting (default: 30 s).
-            timeout=connect_timeout,
             name="troth-report-views",
-            open=False,
+            size=pool_size,
+            connect_timeout=connect_timeout,
+            options=f"-c TimeZone=UTC -c statement_timeout={statement_timeout_ms}",
+            autocommit=True,
+            # Waiting for a free connection is bounded like connecting.
+            wait_timeout=connect_timeout,
         )
-        try:
-            self._pool.open(wait=True, timeout=connect_timeout)
-        except BaseException:
-            self._pool.close()
-            raise
 
     def _t(self, table: _Table) -> _Table:
         return self._tables[table.name]
