@@ -8,7 +8,6 @@ from typing import Any, Final, LiteralString
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
-from psycopg import Connection
 from psycopg.sql import SQL, Composed, Identifier
 
 from projections.deliveries import (
@@ -214,56 +213,65 @@ class PostgresDeliveryStore(DeliveryStore):
         return [_claim(row, now) for row in rows]
 
     def record(self, records: Sequence[AttemptRecord]) -> None:
-        with self._pool.connection() as conn, conn.transaction():
-            for record in records:
-                self._record(conn, record)
-
-    def _record(self, conn: Connection[tuple[Any, ...]], record: AttemptRecord) -> None:
-        attempt = record.attempt
-        conn.execute(
-            self._sql(
-                "INSERT INTO {schema}.troth_delivery_attempts (subscription, message_id, at, "
-                "outcome, status, latency_ms, response_excerpt, error) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            ),
-            (
-                attempt.subscription,
-                attempt.message_id,
-                attempt.at,
-                attempt.outcome.value,
-                attempt.status,
-                attempt.latency_ms,
-                attempt.response_excerpt,
-                attempt.error,
-            ),
-        )
-        conn.execute(
-            self._sql(
-                "UPDATE {schema}.troth_deliveries SET state = %s, attempts = %s, "
-                "next_attempt_at = %s, last_attempt_at = %s, last_status = %s "
-                "WHERE subscription = %s AND message_id = %s"
-            ),
-            (
-                record.state.value,
-                record.attempts,
-                record.next_attempt_at,
-                attempt.at,
-                attempt.status,
-                attempt.subscription,
-                attempt.message_id,
-            ),
-        )
-        conn.execute(
-            self._sql("UPDATE {schema}.troth_subscriptions SET failing_since = %s WHERE id = %s"),
-            (record.failing_since, attempt.subscription),
-        )
-        if record.disable_reason is not None:
-            conn.execute(
+        # One statement per kind of change, for the whole batch: psycopg's executemany sends
+        # each in one pipeline, instead of a round trip per attempt and statement.
+        attempts = [r.attempt for r in records]
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO {schema}.troth_delivery_attempts (subscription, message_id, "
+                    "at, outcome, status, latency_ms, response_excerpt, error) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                ),
+                [
+                    (
+                        a.subscription,
+                        a.message_id,
+                        a.at,
+                        a.outcome.value,
+                        a.status,
+                        a.latency_ms,
+                        a.response_excerpt,
+                        a.error,
+                    )
+                    for a in attempts
+                ],
+            )
+            cur.executemany(
+                self._sql(
+                    "UPDATE {schema}.troth_deliveries SET state = %s, attempts = %s, "
+                    "next_attempt_at = %s, last_attempt_at = %s, last_status = %s "
+                    "WHERE subscription = %s AND message_id = %s"
+                ),
+                [
+                    (
+                        r.state.value,
+                        r.attempts,
+                        r.next_attempt_at,
+                        r.attempt.at,
+                        r.attempt.status,
+                        r.attempt.subscription,
+                        r.attempt.message_id,
+                    )
+                    for r in records
+                ],
+            )
+            cur.executemany(
+                self._sql(
+                    "UPDATE {schema}.troth_subscriptions SET failing_since = %s WHERE id = %s"
+                ),
+                [(r.failing_since, r.attempt.subscription) for r in records],
+            )
+            cur.executemany(
                 self._sql(
                     "UPDATE {schema}.troth_subscriptions SET state = 'disabled', "
                     "disabled_reason = %s WHERE id = %s AND state = 'active'"
                 ),
-                (record.disable_reason, attempt.subscription),
+                [
+                    (r.disable_reason, r.attempt.subscription)
+                    for r in records
+                    if r.disable_reason is not None
+                ],
             )
 
     def attempts(

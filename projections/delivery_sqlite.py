@@ -197,11 +197,7 @@ class SQLiteDeliveryStore(DeliveryStore):
         return self._transaction(take)
 
     def record(self, records: Sequence[AttemptRecord]) -> None:
-        def apply(conn: sqlite3.Connection) -> None:
-            for record in records:
-                _record(conn, record)
-
-        self._transaction(apply)
+        self._transaction(lambda conn: _record(conn, records))
 
     def attempts(
         self, subscription: UUID, *, before: int | None = None, limit: int = 50
@@ -267,48 +263,60 @@ class SQLiteDeliveryStore(DeliveryStore):
             return self._conn.execute(statement, params).fetchall()
 
 
-def _record(conn: sqlite3.Connection, record: AttemptRecord) -> None:
-    attempt = record.attempt
-    conn.execute(
+def _record(conn: sqlite3.Connection, records: Sequence[AttemptRecord]) -> None:
+    """Each attempt, its delivery's new state and its subscription's, a statement per kind."""
+    conn.executemany(
         "INSERT INTO troth_delivery_attempts (subscription, message_id, at, outcome, "
         "status, latency_ms, response_excerpt, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            str(attempt.subscription),
-            attempt.message_id,
-            _text(attempt.at),
-            attempt.outcome.value,
-            attempt.status,
-            attempt.latency_ms,
-            attempt.response_excerpt,
-            attempt.error,
-        ),
+        [
+            (
+                str(a.subscription),
+                a.message_id,
+                _text(a.at),
+                a.outcome.value,
+                a.status,
+                a.latency_ms,
+                a.response_excerpt,
+                a.error,
+            )
+            for a in (r.attempt for r in records)
+        ],
     )
-    conn.execute(
+    conn.executemany(
         "UPDATE troth_deliveries SET state = ?, attempts = ?, next_attempt_at = ?, "
         "last_attempt_at = ?, last_status = ? WHERE subscription = ? AND message_id = ?",
-        (
-            record.state.value,
-            record.attempts,
-            _text(record.next_attempt_at),
-            _text(attempt.at),
-            attempt.status,
-            str(attempt.subscription),
-            attempt.message_id,
-        ),
+        [
+            (
+                r.state.value,
+                r.attempts,
+                _text(r.next_attempt_at),
+                _text(r.attempt.at),
+                r.attempt.status,
+                str(r.attempt.subscription),
+                r.attempt.message_id,
+            )
+            for r in records
+        ],
     )
-    conn.execute(
+    conn.executemany(
         "UPDATE troth_subscriptions SET failing_since = ? WHERE id = ?",
-        (
-            None if record.failing_since is None else _text(record.failing_since),
-            str(attempt.subscription),
-        ),
+        [
+            (
+                None if r.failing_since is None else _text(r.failing_since),
+                str(r.attempt.subscription),
+            )
+            for r in records
+        ],
     )
-    if record.disable_reason is not None:
-        conn.execute(
-            "UPDATE troth_subscriptions SET state = 'disabled', disabled_reason = ? "
-            "WHERE id = ? AND state = 'active'",
-            (record.disable_reason, str(attempt.subscription)),
-        )
+    conn.executemany(
+        "UPDATE troth_subscriptions SET state = 'disabled', disabled_reason = ? "
+        "WHERE id = ? AND state = 'active'",
+        [
+            (r.disable_reason, str(r.attempt.subscription))
+            for r in records
+            if r.disable_reason is not None
+        ],
+    )
 
 
 def _subscription(row: Sequence[Any]) -> SubscriptionRow:
