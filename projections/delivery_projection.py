@@ -8,14 +8,13 @@ the event and the view: a delivery is due from the instant its message was recor
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC
 from typing import Any, Final
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from domain.message import Message
 from domain.subscription import Subscription
@@ -29,6 +28,7 @@ from projections.deliveries import (
     SubscriptionRow,
     SubscriptionState,
 )
+from projections.topic_projector import TopicProjector
 
 BATCH_SIZE: Final = 500
 TOPICS: Final = (
@@ -38,7 +38,6 @@ TOPICS: Final = (
     Subscription.Enabled.TOPIC,
     Subscription.Deleted.TOPIC,
 )
-logger = logging.getLogger(__name__)
 
 
 def message_body(event: Message.Queued) -> str:
@@ -127,7 +126,7 @@ def _state_change(event: Any) -> StateChange:
     return StateChange(SubscriptionState.DELETED)
 
 
-class DeliveryProjector:
+class DeliveryProjector(TopicProjector[DeliveryChanges]):
     """Applies new events to the deliveries view; safe to run in several processes."""
 
     def __init__(
@@ -138,33 +137,13 @@ class DeliveryProjector:
         *,
         batch_size: int = BATCH_SIZE,
     ) -> None:
-        self.recorder = recorder
-        self.mapper = mapper
-        self.store = store
-        self.batch_size = batch_size
-        self.projection = DeliveryProjection(store)
-
-    def step(self) -> bool:
-        """Apply the next batch; False when the view was already at the log's head."""
-        previous = self.store.position()
-        head = self.recorder.max_notification_id() or 0
-        if head <= previous:
-            return False
-        notifications = self.recorder.select_notifications(
-            start=previous + 1, limit=self.batch_size, stop=head, topics=TOPICS
+        projection = DeliveryProjection(store)
+        super().__init__(
+            recorder,
+            mapper,
+            store,
+            projection.apply,
+            TOPICS,
+            batch_size=batch_size,
+            view="deliveries",
         )
-        # A short page holds every wanted event up to `head`, so the position can move
-        # there; the library's recorders commit notification ids in order, so no event
-        # below `head` can still appear.
-        end = notifications[-1].id if len(notifications) == self.batch_size else head
-        changes = self.projection.apply([self.mapper.to_domain_event(n) for n in notifications])
-        try:
-            self.store.write(changes, end, previous=previous)
-        except IntegrityError:
-            logger.info("deliveries batch ending at %s already applied elsewhere", end)
-        return True
-
-    def catch_up(self) -> None:
-        """Apply batches until the view reaches the log's head (as it was when called)."""
-        while self.step():
-            pass

@@ -7,14 +7,13 @@ position in one transaction, like the report views.
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from domain.commitment import Commitment
 from domain.identity import person_id, tenant_id
@@ -23,11 +22,11 @@ from domain.policy import ScoringPolicy
 from domain.promise import Promise
 from domain.tenant import Tenant
 from projections.due_plan import DueItem, DuePerson, DuePromise, plan
+from projections.topic_projector import TopicProjector
 
 DUE_WORK_VIEW: Final = "due_work"
 BATCH_SIZE: Final = 1000
 DEFAULT_LAPSE_AFTER: Final = ScoringPolicy().lapse_after
-logger = logging.getLogger(__name__)
 
 PromiseKey = tuple[str, str]  # (tenant, promise key)
 CommitmentKey = tuple[str, str]  # (tenant, commitment id)
@@ -262,7 +261,7 @@ def _person(event: Any, aid: str, current: DuePerson | None) -> DuePerson | None
     return None
 
 
-class DueWorkProjector:
+class DueWorkProjector(TopicProjector[DueChanges]):
     """Feeds the due-work view from the notification log; safe to stop at any moment."""
 
     def __init__(
@@ -273,42 +272,13 @@ class DueWorkProjector:
         *,
         batch_size: int = BATCH_SIZE,
     ) -> None:
-        self.recorder = recorder
-        self.mapper = mapper
-        self.store = store
-        self.batch_size = batch_size
-        self.projection = DueWorkProjection(store)
-
-    def step(self) -> int:
-        """Apply the next batch of relevant events, if any; returns how many."""
-        previous = self.store.position()
-        head = self.recorder.max_notification_id() or 0
-        notifications = self.recorder.select_notifications(
-            start=previous + 1, limit=self.batch_size, topics=TOPICS
+        projection = DueWorkProjection(store)
+        super().__init__(
+            recorder,
+            mapper,
+            store,
+            projection.apply,
+            TOPICS,
+            batch_size=batch_size,
+            view="due-work",
         )
-        if not notifications:
-            if head > previous:
-                # Only other events (messages, deliveries) since: skip past them, so the next
-                # read does not scan them again. Everything up to `head` was committed before
-                # the read above began, so nothing relevant is skipped.
-                self._write(DueChanges(), head, previous)
-            return 0
-        changes = self.projection.apply([self.mapper.to_domain_event(n) for n in notifications])
-        if not self._write(changes, notifications[-1].id, previous):
-            return 0
-        return len(notifications)
-
-    def _write(self, changes: DueChanges, position: int, previous: int) -> bool:
-        try:
-            self.store.write(changes, position, previous=previous)
-        except IntegrityError:
-            logger.warning("due-work batch ending at %s already applied", position)
-            return False
-        return True
-
-    def catch_up(self) -> int:
-        """Apply batches until the log's head; returns how many events were applied."""
-        applied = 0
-        while count := self.step():
-            applied += count
-        return applied
