@@ -10,7 +10,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import CommitmentConflictError, InvalidInputError
 from domain.identity import OCCURRENCE_DATE_LENGTH, commitment_id, validate_key
-from domain.promise import MAX_TITLE, PromiseTerms, _lead_times
+from domain.promise import PromiseTerms, check_parties_and_title, lead_times
 from domain.schedule import Occurrence, Schedule
 from domain.timekeeping import utc_instant
 
@@ -39,15 +39,9 @@ class CommitmentTerms:
         validate_key("commitment_id", self.key)
         if len(self.key) > MAX_COMMITMENT_ID:
             raise InvalidInputError("commitment_id", f"at most {MAX_COMMITMENT_ID} characters")
-        validate_key("promiser", self.promiser)
-        if self.promisee is not None:
-            validate_key("promisee", self.promisee)
-            if self.promisee == self.promiser:
-                raise InvalidInputError("promisee", "a promise is made to someone else")
-        if not self.title.strip() or len(self.title) > MAX_TITLE:
-            raise InvalidInputError("title", f"must be 1-{MAX_TITLE} characters")
+        check_parties_and_title(self.promiser, self.promisee, self.title)
         # A placeholder due time only to validate the leads the same way promises do.
-        object.__setattr__(self, "reminders", _lead_times(self.reminders, NOT_YET))
+        object.__setattr__(self, "reminders", lead_times(self.reminders, NOT_YET))
 
 
 class Commitment(Aggregate):

@@ -60,13 +60,7 @@ class PromiseTerms:
 
     def __post_init__(self) -> None:
         validate_promise_key("promise_id", self.key)
-        validate_key("promiser", self.promiser)
-        if self.promisee is not None:
-            validate_key("promisee", self.promisee)
-            if self.promisee == self.promiser:
-                raise InvalidInputError("promisee", "a promise is made to someone else")
-        if not self.title.strip() or len(self.title) > MAX_TITLE:
-            raise InvalidInputError("title", f"must be 1-{MAX_TITLE} characters")
+        check_parties_and_title(self.promiser, self.promisee, self.title)
         _check_text("details", self.details)
         if self.category is not None and not 0 < len(self.category.strip()) <= MAX_CATEGORY:
             raise InvalidInputError("category", f"must be 1-{MAX_CATEGORY} characters")
@@ -78,11 +72,22 @@ class PromiseTerms:
             object.__setattr__(self, "due_at", due_at)
         if self.timezone is not None:
             zone_name("timezone", self.timezone)
-        object.__setattr__(self, "reminders", _lead_times(self.reminders, self.due_at))
+        object.__setattr__(self, "reminders", lead_times(self.reminders, self.due_at))
 
     def as_event_fields(self) -> dict[str, Any]:
         """The fields of the `Made` event recording these terms."""
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def check_parties_and_title(promiser: str, promisee: str | None, title: str) -> None:
+    """Who promises to whom, and what: the rules a promise (and a commitment) must meet."""
+    validate_key("promiser", promiser)
+    if promisee is not None:
+        validate_key("promisee", promisee)
+        if promisee == promiser:
+            raise InvalidInputError("promisee", "a promise is made to someone else")
+    if not title.strip() or len(title) > MAX_TITLE:
+        raise InvalidInputError("title", f"must be 1-{MAX_TITLE} characters")
 
 
 def _check_text(field: str, value: str | None) -> None:
@@ -90,7 +95,8 @@ def _check_text(field: str, value: str | None) -> None:
         raise InvalidInputError(field, f"must be at most {MAX_TEXT} characters")
 
 
-def _lead_times(reminders: tuple[timedelta, ...], due_at: datetime | None) -> tuple[timedelta, ...]:
+def lead_times(reminders: tuple[timedelta, ...], due_at: datetime | None) -> tuple[timedelta, ...]:
+    """The reminder lead times, checked, without repeats, longest first."""
     if not reminders:
         return ()
     if due_at is None:
