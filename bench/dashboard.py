@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from bench.history import record
 from bench.reports import NOW, PERSON, T0, TENANT, latencies, ms, workload
-from bench.stores import DEFAULT_POSTGRES, postgres_store, sqlite_store
+from bench.stores import DEFAULT_POSTGRES, each_store
 from domain.application import Ledger
 from service.app import create_app
 from service.bootstrap import bootstrap
@@ -98,11 +98,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--postgres", nargs="?", const=DEFAULT_POSTGRES, default=None)
     args = parser.parse_args()
-    with sqlite_store() as settings:
-        run("sqlite", settings, args.promises, args.calls)
-    if args.postgres is not None:
-        with postgres_store(args.postgres) as settings:
-            run("postgres", settings, args.promises, args.calls)
+    for name, settings in each_store(args.postgres):
+        run(name, settings, args.promises, args.calls)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from bench.history import (
     release,
     renegotiate,
 )
-from bench.stores import DEFAULT_POSTGRES, postgres_store, sqlite_store
+from bench.stores import DEFAULT_POSTGRES, each_store
 from domain.application import Ledger
 from domain.promise import PromiseTerms
 from projections.projector import BATCH_SIZE
@@ -170,11 +170,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--postgres", nargs="?", const=DEFAULT_POSTGRES, default=None)
     args = parser.parse_args()
-    with sqlite_store() as settings:
-        run("sqlite", settings, args.events)
-    if args.postgres is not None:
-        with postgres_store(args.postgres) as settings:
-            run("postgres", settings, args.events)
+    for name, settings in each_store(args.postgres):
+        run(name, settings, args.events)
 
 
 if __name__ == "__main__":

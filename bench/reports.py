@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bench.history import Step, break_, keep, lapse, make, move, record, release
-from bench.stores import DEFAULT_POSTGRES, postgres_store, sqlite_store
+from bench.stores import DEFAULT_POSTGRES, each_store
 from domain.application import Ledger
 from domain.promise import PromiseTerms
 from projections.report_reader import Report
@@ -143,11 +143,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--postgres", nargs="?", const=DEFAULT_POSTGRES, default=None)
     args = parser.parse_args()
-    with sqlite_store() as settings:
-        run("sqlite", settings, args.promises, args.calls)
-    if args.postgres is not None:
-        with postgres_store(args.postgres) as settings:
-            run("postgres", settings, args.promises, args.calls)
+    for name, settings in each_store(args.postgres):
+        run(name, settings, args.promises, args.calls)
 
 
 if __name__ == "__main__":

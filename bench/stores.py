@@ -45,3 +45,13 @@ def postgres_store(url: str) -> Iterator[Settings]:
             yield settings
         finally:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def each_store(postgres: str | None) -> Iterator[tuple[str, Settings]]:
+    """A fresh SQLite store, then, if `postgres` is given, a fresh schema there: each with
+    its name, each removed once the caller has gone on to the next."""
+    with sqlite_store() as settings:
+        yield "sqlite", settings
+    if postgres is not None:
+        with postgres_store(postgres) as settings:
+            yield "postgres", settings
