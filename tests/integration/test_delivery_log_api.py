@@ -16,6 +16,7 @@ from service.delivery.worker import DeliveryWorker
 from service.settings import Settings
 from tests.receiver import Receiver, Reply, running_receiver
 from tests.unit.service.conftest import Served
+from tests.workers import steady_worker
 
 
 def create(served: Served, url: str) -> dict[str, Any]:
@@ -35,14 +36,7 @@ def local(caplog: pytest.LogCaptureFixture) -> Iterator[tuple[Served, Receiver, 
     components = bootstrap(settings)
     app = create_app(settings, components)
     tenant = components.ledger.register_tenant("acme", at=components.clock())
-    worker = DeliveryWorker(
-        components.ledger,
-        components.deliveries,
-        components.delivery_projector,
-        Sender(allow_private=True),
-        jitter=lambda: 0.0,
-        threads=2,
-    )
+    worker = steady_worker(components)
     with running_receiver() as receiver, app.test_client() as client:
         yield Served(app, components, client, tenant), receiver, worker
     worker.close()

@@ -9,12 +9,11 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.bootstrap import bootstrap
-from service.delivery.sender import Sender
-from service.delivery.worker import DeliveryWorker
 from service.migration import migrate
 from service.settings import Settings
 from tests.receiver import Reply, running_receiver
 from tests.stores import unique_name
+from tests.workers import steady_worker
 
 
 def test_each_delivery_attempt_is_timed_by_outcome(tmp_path: Path) -> None:
@@ -31,15 +30,7 @@ def test_each_delivery_attempt_is_timed_by_outcome(tmp_path: Path) -> None:
         )
         receiver.secret = created.secret
         receiver.script(Reply(500))
-        worker = DeliveryWorker(
-            components.ledger,
-            components.deliveries,
-            components.delivery_projector,
-            Sender(allow_private=True),
-            jitter=lambda: 0.0,
-            threads=1,
-            metrics=components.metrics,
-        )
+        worker = steady_worker(components, threads=1, metrics=components.metrics)
         components.ledger.queue_message(
             tenant, message_id="m1", type="promise.reminder", at=now, data={"person": "alex"}
         )

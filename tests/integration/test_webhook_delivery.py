@@ -15,12 +15,12 @@ from domain.application import Ledger
 from projections.deliveries import AttemptOutcome, SubscriptionState
 from service.bootstrap import Components, bootstrap
 from service.delivery.retries import DELAYS
-from service.delivery.sender import Sender
 from service.delivery.worker import DeliveryWorker
 from service.migration import migrate
 from service.settings import Settings
 from tests.receiver import Receiver, Reply, running_receiver
 from tests.stores import unique_name
+from tests.workers import steady_worker
 
 
 def business_start() -> datetime:
@@ -76,14 +76,7 @@ def harness_for(settings: Settings, receiver: Receiver, *, allow_private: bool) 
         tenant, url=receiver.url, types=["*"], description="tests", at=start - timedelta(hours=1)
     )
     receiver.secret = created.secret
-    worker = DeliveryWorker(
-        components.ledger,
-        components.deliveries,
-        components.delivery_projector,
-        Sender(allow_private=allow_private),
-        jitter=lambda: 0.0,
-        threads=2,
-    )
+    worker = steady_worker(components, allow_private=allow_private)
     return Harness(components, receiver, tenant, created.subscription_id, worker, start)
 
 
