@@ -175,6 +175,7 @@ class Ledger(Application[UUID]):
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self._tenant_cache: dict[str, tuple[float, Tenant]] = {}
+        self._checked_tenants: dict[str, Tenant] = {}
         self.committer = GroupCommitter(self)
 
     def event_streams(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, list[Any]]:
@@ -258,7 +259,7 @@ class Ledger(Application[UUID]):
             raise AuthenticationError("invalid credentials")
         tenant, key_id = parsed
         try:
-            aggregate = self._tenant(tenant)
+            aggregate = self._checked_tenant(tenant)
         except (TenantNotFoundError, InvalidInputError):
             raise AuthenticationError("invalid credentials") from None
         scopes = aggregate.scopes_for(key_id, token)
@@ -644,6 +645,19 @@ class Ledger(Application[UUID]):
             return cached[1]
         aggregate = self._tenant(tenant)
         self._tenant_cache[tenant] = (now, aggregate)
+        return aggregate
+
+    def _checked_tenant(self, tenant: str) -> Tenant:
+        # Every API request checks its key: a copy of the tenant, checked for newer events
+        # with one small read, costs a fraction of replaying them all each time, and a key
+        # revoked through any process stops working at once. The copy is only ever read.
+        cached = self._checked_tenants.get(tenant)
+        if cached is not None and not self.recorder.select_events(
+            cached.id, gt=cached.version, limit=1
+        ):
+            return cached
+        aggregate = self._tenant(tenant)
+        self._checked_tenants[tenant] = aggregate
         return aggregate
 
     def _tenant(self, tenant: str) -> Tenant:

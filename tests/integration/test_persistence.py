@@ -13,7 +13,8 @@ from eventsourcing.cryptography import AESCipher
 from psycopg import sql
 
 from domain.application import Ledger
-from domain.errors import ConcurrentWriteError, PromiseAlreadySettledError
+from domain.credentials import Scope
+from domain.errors import AuthenticationError, ConcurrentWriteError, PromiseAlreadySettledError
 from domain.promise import PromiseStatus, PromiseTerms
 from service.migration import migrate
 from service.settings import Settings
@@ -54,6 +55,25 @@ def test_events_survive_a_restart(store_settings: Settings) -> None:
     assert reader.authenticate(credentials.api_key).tenant == tenant
     assert reader.head_position() >= kept.position
     reader.close()
+
+
+def test_a_key_revoked_by_another_process_stops_working_at_once(store_settings: Settings) -> None:
+    tenant = unique_name()
+    api, admin = open_ledger(store_settings), open_ledger(store_settings)
+    try:
+        credentials = admin.register_tenant(tenant, at=T0)
+        assert api.authenticate(credentials.api_key).tenant == tenant  # now known to `api`
+        second = admin.issue_api_key(tenant, scopes=frozenset({Scope.REPORTS_READ}), at=T0)
+        assert api.authenticate(second.api_key).scopes == {Scope.REPORTS_READ}
+
+        admin.revoke_api_key(tenant, credentials.key_id, at=T0 + timedelta(hours=1))
+
+        with pytest.raises(AuthenticationError):
+            api.authenticate(credentials.api_key)
+        assert api.authenticate(second.api_key).tenant == tenant
+    finally:
+        api.close()
+        admin.close()
 
 
 def test_a_repeated_make_from_another_process_is_already_recorded(
