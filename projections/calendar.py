@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 WEEK = timedelta(days=7)
+DEFAULT_TIMEZONE = "UTC"
+"""The time zone of a person who never set one."""
 
 
 def local_date(at: datetime, tz: str) -> date:

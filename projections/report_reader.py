@@ -8,7 +8,7 @@ from typing import Final
 
 from domain.identity import person_id, tenant_id
 from domain.policy import ScoringPolicy
-from projections.calendar import day_start_instant
+from projections.calendar import DEFAULT_TIMEZONE, WEEK, day_start_instant
 from projections.scoring import (
     DecayedSums,
     OutcomeKind,
@@ -19,7 +19,14 @@ from projections.scoring import (
 )
 from projections.streaks import Streaks, StreakState
 from projections.trend import Trend, trend_at, trend_from_buckets, window
-from projections.views import OutcomeRow, PromiseRow, ReportViewStore, SubjectKey, SubjectRow
+from projections.views import (
+    CurrentRows,
+    OutcomeRow,
+    PromiseRow,
+    ReportViewStore,
+    SubjectKey,
+    SubjectRow,
+)
 
 DEFAULT_WEEKS: Final = 12
 EXPLANATION_WINDOW: Final = timedelta(days=30)
@@ -72,7 +79,7 @@ class ReportReader:
         """The person's time zone and the tenant's scoring policy."""
         people = self.store.people([person_id(tenant, person)])
         tenants = self.store.tenants([tenant_id(tenant)])
-        timezone = next(iter(people.values())).timezone if people else "UTC"
+        timezone = next(iter(people.values())).timezone if people else DEFAULT_TIMEZONE
         policy = next(iter(tenants.values())).policy if tenants else ScoringPolicy()
         return timezone, policy
 
@@ -86,74 +93,39 @@ class ReportReader:
         weeks: int = DEFAULT_WEEKS,
     ) -> Report | None:
         """The subject's report at `as_of` (default now) as known at `known_at` (default: all)."""
+        if as_of is None and known_at is None:
+            rows = self._current_rows(key, now, weeks)
+            if rows.subject is None:
+                return None
+            if _settled_by(rows.subject, now):
+                return self._current(rows, rows.subject, now, weeks)
+            # An outcome time after now is folded into the row: compute this one from scratch.
         with self.store.reading():
-            return self._report(key, now=now, as_of=as_of, known_at=known_at, weeks=weeks)
+            return self._from_scratch(key, now=now, as_of=as_of, known_at=known_at, weeks=weeks)
 
-    def _report(
-        self,
-        key: SubjectKey,
-        *,
-        now: datetime,
-        as_of: datetime | None,
-        known_at: datetime | None,
-        weeks: int,
-    ) -> Report | None:
-        row = self.store.subjects([key]).get(key)
-        if row is None:
-            return None
-        timezone, policy = self.context(key.tenant, key.person)
-        when = as_of or known_at or now
-        current = as_of is None and known_at is None and _settled_by(row, when)
-        # The current report needs only the open promises: its counts are in the row.
-        promises = self.store.subject_promises(key, status="open" if current else None)
-        if known_at is not None:
-            promises = [p for p in promises if p.made_recorded_at <= known_at]
-        promises = [p for p in promises if p.made_at <= when]
-        if current:
-            score, streaks, trend = self._current(row, when, timezone, weeks, policy)
-            outcomes = None
-        else:
-            outcomes = _visible(
-                self.store.subject_outcomes(key, current_only=False), when, known_at
-            )
-            scored = [ScoredOutcome(o.kind, o.at, o.position) for o in outcomes]
-            score = score_at(scored, when, policy)
-            streaks = StreakState.replay(scored, timezone).at(when, timezone)
-            trend = trend_at(scored, when, timezone, weeks, policy)
-        settled = {(o.tenant, o.key): o for o in outcomes} if outcomes is not None else None
-        open_ = tuple(p for p in promises if _is_open(p, settled))
-        overdue = tuple(p for p in open_ if p.due_at is not None and p.due_at < when)
-        counts = self._counts(row, promises, outcomes, len(open_), len(overdue))
-        since = when - EXPLANATION_WINDOW
-        if outcomes is None:
-            recent = _tally_counts(self.store.subject_outcome_counts(key, since, when))
-        else:
-            recent = _tally([o for o in outcomes if since < o.at <= when], 0, 0, 0)
-        return Report(
-            subject=key,
-            at=when,
-            known_at=known_at,
-            timezone=timezone,
-            policy=policy,
-            score=score,
-            counts=counts,
-            streaks=streaks,
-            trend=trend,
-            open_promises=open_,
-            overdue_promises=overdue,
-            recent=recent,
+    def _current_rows(self, key: SubjectKey, now: datetime, weeks: int) -> CurrentRows:
+        # The window's weeks are local, and the time zone comes in the same read: ask for a
+        # week more on each side (no zone is a week away from UTC) and pick them out after.
+        starts = window(now, "UTC", weeks)
+        return self.store.current_rows(
+            key,
+            person=person_id(key.tenant, key.person),
+            tenant=tenant_id(key.tenant),
+            weeks=(starts[0] - WEEK, starts[-1] + WEEK),
+            recent=(now - EXPLANATION_WINDOW, now),
         )
 
-    def _current(
-        self, row: SubjectRow, when: datetime, timezone: str, weeks: int, policy: ScoringPolicy
-    ) -> tuple[Score, Streaks, Trend]:
+    def _current(self, rows: CurrentRows, row: SubjectRow, when: datetime, weeks: int) -> Report:
+        """The current report, from the subject row's running totals and a few week rows."""
+        timezone = rows.person.timezone if rows.person is not None else DEFAULT_TIMEZONE
+        policy = rows.tenant.policy if rows.tenant is not None else ScoringPolicy()
+        promises = [p for p in rows.open_promises if p.made_at <= when]
+        open_ = tuple(promises)
+        overdue = tuple(p for p in open_ if p.due_at is not None and p.due_at < when)
         half_life = policy.half_life
         k, n = row.sums.at(when, half_life) if row.sums.t_ref is not None else (0.0, 0.0)
-        score = score_from_sums(k, n, policy)
-        streaks = row.streak.at(when, timezone)
         starts = window(when, timezone, weeks)
-        rows = self.store.subject_weeks(row.key, starts[0], starts[-1])
-        buckets = {r.week: r.bucket for r in rows}
+        buckets = {r.week: r.bucket for r in rows.weeks if starts[0] <= r.week <= starts[-1]}
         # The sums of everything before the window = all sums minus the window's weeks,
         # valued just before the window starts (exponentials extend to earlier instants).
         start = day_start_instant(starts[0], timezone) - timedelta(microseconds=1)
@@ -165,19 +137,14 @@ class ReportReader:
         prior = (
             DecayedSums(start, prior_k, prior_n) if row.sums.t_ref is not None else DecayedSums()
         )
-        trend = trend_from_buckets(prior, buckets, when, timezone, weeks, policy=policy)
-        return score, streaks, trend
-
-    @staticmethod
-    def _counts(
-        row: SubjectRow,
-        promises: list[PromiseRow],
-        outcomes: list[OutcomeRow] | None,
-        open_: int,
-        overdue: int,
-    ) -> Counts:
-        if outcomes is None:
-            return Counts(
+        return Report(
+            subject=row.key,
+            at=when,
+            known_at=None,
+            timezone=timezone,
+            policy=policy,
+            score=score_from_sums(k, n, policy),
+            counts=Counts(
                 made=row.made,
                 kept=row.kept,
                 kept_late=row.kept_late,
@@ -185,13 +152,61 @@ class ReportReader:
                 lapsed=row.lapsed,
                 released=row.released,
                 renegotiated=row.renegotiated,
-                open=open_,
-                overdue=overdue,
-            )
+                open=len(open_),
+                overdue=len(overdue),
+            ),
+            streaks=row.streak.at(when, timezone),
+            trend=trend_from_buckets(prior, buckets, when, timezone, weeks, policy=policy),
+            open_promises=open_,
+            overdue_promises=overdue,
+            recent=_tally_counts(rows.recent),
+        )
+
+    def _from_scratch(
+        self,
+        key: SubjectKey,
+        *,
+        now: datetime,
+        as_of: datetime | None,
+        known_at: datetime | None,
+        weeks: int,
+    ) -> Report | None:
+        """A past report (or one with outcomes after now): replayed from the outcome rows."""
+        row = self.store.subjects([key]).get(key)
+        if row is None:
+            return None
+        timezone, policy = self.context(key.tenant, key.person)
+        when = as_of or known_at or now
+        promises = self.store.subject_promises(key)
+        if known_at is not None:
+            promises = [p for p in promises if p.made_recorded_at <= known_at]
+        promises = [p for p in promises if p.made_at <= when]
+        outcomes = _visible(self.store.subject_outcomes(key, current_only=False), when, known_at)
+        scored = [ScoredOutcome(o.kind, o.at, o.position) for o in outcomes]
+        settled = {(o.tenant, o.key): o for o in outcomes}
+        open_ = tuple(p for p in promises if (p.tenant, p.key) not in settled)
+        overdue = tuple(p for p in open_ if p.due_at is not None and p.due_at < when)
         # Renegotiations carry no time in the view: a past report counts those of the
         # promises it shows, whenever they happened.
-        tally = _tally(outcomes, len(promises), open_, overdue)
-        return replace(tally, renegotiated=sum(p.renegotiations for p in promises))
+        counts = replace(
+            _tally(outcomes, len(promises), len(open_), len(overdue)),
+            renegotiated=sum(p.renegotiations for p in promises),
+        )
+        since = when - EXPLANATION_WINDOW
+        return Report(
+            subject=key,
+            at=when,
+            known_at=known_at,
+            timezone=timezone,
+            policy=policy,
+            score=score_at(scored, when, policy),
+            counts=counts,
+            streaks=StreakState.replay(scored, timezone).at(when, timezone),
+            trend=trend_at(scored, when, timezone, weeks, policy),
+            open_promises=open_,
+            overdue_promises=overdue,
+            recent=_tally([o for o in outcomes if since < o.at <= when], 0, 0, 0),
+        )
 
 
 def _value(sums: DecayedSums, when: datetime, half_life: timedelta) -> tuple[float, float]:
@@ -221,12 +236,6 @@ def _visible(rows: list[OutcomeRow], when: datetime, known_at: datetime | None) 
         if row.at <= when:
             visible.append(row)
     return sorted(visible, key=lambda r: (r.at, r.position))
-
-
-def _is_open(promise: PromiseRow, settled: dict[tuple[str, str], OutcomeRow] | None) -> bool:
-    if settled is None:
-        return promise.status == "open"
-    return (promise.tenant, promise.key) not in settled
 
 
 def _tally(outcomes: list[OutcomeRow], made: int, open_: int, overdue: int) -> Counts:

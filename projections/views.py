@@ -152,6 +152,18 @@ class ViewChanges:
         )
 
 
+@dataclass(frozen=True)
+class CurrentRows:
+    """Everything a current report reads, from one snapshot of the views."""
+
+    subject: SubjectRow | None
+    person: PersonRow | None
+    tenant: TenantRow | None
+    open_promises: list[PromiseRow]
+    weeks: list[WeekRow]  # the week rows in the range asked for
+    recent: dict[OutcomeKind, int]  # current outcomes per kind in the window asked for
+
+
 class ReportViewStore(ABC):
     """Storage of the report views; one implementation per backend, one contract test."""
 
@@ -236,6 +248,29 @@ class ReportViewStore(ABC):
         """Group the reads made inside (one report) into one consistent snapshot, where the
         backend offers one; nested uses join the outer one."""
         return nullcontext()
+
+    def current_rows(
+        self,
+        key: SubjectKey,
+        *,
+        person: UUID,
+        tenant: UUID,
+        weeks: tuple[date, date],
+        recent: tuple[datetime, datetime],
+    ) -> CurrentRows:
+        """The rows of a current report in one snapshot: the subject, its person and tenant
+        rows (by aggregate id), its open promises, its week rows with `weeks[0] <= week <=
+        weeks[1]`, and its current outcome counts with outcome time in `(recent[0],
+        recent[1]]`. Backends where a read costs a round trip override it to make one."""
+        with self.reading():
+            return CurrentRows(
+                subject=self.subjects([key]).get(key),
+                person=self.people([person]).get(person),
+                tenant=self.tenants([tenant]).get(tenant),
+                open_promises=self.subject_promises(key, status="open"),
+                weeks=self.subject_weeks(key, *weeks),
+                recent=self.subject_outcome_counts(key, *recent),
+            )
 
     @abstractmethod
     def subject_outcomes(

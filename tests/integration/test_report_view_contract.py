@@ -408,6 +408,66 @@ def test_recent_outcome_counts_take_current_outcomes_in_the_window_of_the_subjec
     assert store.subject_outcome_counts(ANN, T0 + 4 * hour, T0 + 5 * hour) == {}
 
 
+@pytest.mark.parametrize(
+    ("kind", "other", "still_open"),
+    [
+        ("promiser", "", ["p-1", "p-2", "p-3", "p-4", "p-7", "p-9"]),
+        ("pair", "bob", ["p-1", "p-2", "p-7", "p-9"]),
+        ("category", "chores", ["p-1", "p-3", "p-7", "p-9"]),
+    ],
+)
+def test_current_rows_are_what_a_current_report_reads_of_the_subject_and_nothing_else(
+    store: ReportViewStore, kind: str, other: str, still_open: list[str]
+) -> None:
+    key = SubjectKey(ACME, kind, "ann", other)
+    hour = timedelta(hours=1)
+    changes = _subject_fixture()
+    for number, status in ((7, "open"), (8, "kept"), (9, "open")):
+        row = promise(f"p-{number}", status=status, promisee="bob", category="chores")
+        changes.promises[(ACME, row.key)] = replace(row, due_at=T0 + number * hour)
+    changes.promises[(ACME, "p-10")] = promise("p-10", promiser="ben", promisee="bob")
+    subject = SubjectRow(key, 3, 2, sums=DecayedSums(T0, 1.5, 2.0), position=4)
+    changes.subjects[key] = subject
+    ben = SubjectKey(ACME, "promiser", "ben")
+    changes.subjects[ben] = SubjectRow(ben, 9)
+    for monday in (MONDAY - WEEK, MONDAY, MONDAY + WEEK, MONDAY + 2 * WEEK):
+        changes.weeks[(key, monday)] = week(key, monday)
+    changes.people[ANN_ID] = person("Europe/Berlin")
+    changes.people[ident(ACME, "person", "ben")] = person("Asia/Tokyo", "ben")
+    changes.tenants[ACME_ID] = tenant_row(ScoringPolicy(broken_weight=3.0))
+    store.write(changes, 1)
+
+    rows = store.current_rows(
+        key,
+        person=ANN_ID,
+        tenant=ACME_ID,
+        weeks=(MONDAY, MONDAY + WEEK),
+        recent=(T0 + hour, T0 + 4 * hour),
+    )
+
+    assert rows.subject == subject
+    assert rows.person == person("Europe/Berlin")
+    assert rows.tenant == tenant_row(ScoringPolicy(broken_weight=3.0))
+    assert rows.open_promises == store.subject_promises(key, status="open")
+    assert [p.key for p in rows.open_promises] == still_open
+    assert [r.week for r in rows.weeks] == [MONDAY, MONDAY + WEEK]
+    assert rows.recent == store.subject_outcome_counts(key, T0 + hour, T0 + 4 * hour)
+    assert rows.recent == {OutcomeKind.KEPT: len(store.subject_outcomes(key, since=T0 + hour))}
+
+
+def test_current_rows_of_an_unknown_subject_are_empty(store: ReportViewStore) -> None:
+    store.write(_subject_fixture(), 1)
+    rows = store.current_rows(
+        SubjectKey(ACME, "pair", "ann", "nobody"),
+        person=ident(ACME, "person", "nobody"),
+        tenant=ident("nowhere"),
+        weeks=(MONDAY, MONDAY + WEEK),
+        recent=(T0, T0 + WEEK),
+    )
+    assert (rows.subject, rows.person, rows.tenant) == (None, None, None)
+    assert (rows.open_promises, rows.weeks, rows.recent) == ([], [], {})
+
+
 def test_subject_promises_filter_by_status_and_come_by_due_time_undated_last(
     store: ReportViewStore,
 ) -> None:
@@ -636,3 +696,26 @@ def test_views_rebuilt_aside_replace_the_served_ones_in_one_swap(store: ReportVi
         assert store.people([ANN_ID]) == {ANN_ID: person("Asia/Tokyo")}
         store.write(changes_of(promise("after")), 60 + generation, previous=50 + generation)
         assert [p.key for p in store.list_promises(ACME)] == ["after", new.key]
+
+
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+def test_views_rebuilt_aside_are_served_with_planner_statistics(
+    store: ReportViewStore, postgres_url: str
+) -> None:
+    # Without statistics, a report's reads of a large view pick the wrong index.
+    assert isinstance(store, PostgresReportViewStore)
+    aside = store.aside("__rebuild")
+    try:
+        aside.drop_tables()
+        aside.create_tables()
+        aside.write(changes_of(promise("p-1"), SubjectRow(ANN, made=1), week(ANN, MONDAY)), 9)
+        store.swap_in(aside)
+    finally:
+        aside.close()
+    with psycopg.connect(Database.from_url(postgres_url).conninfo()) as conn:
+        never_analyzed = conn.execute(
+            "SELECT relname FROM pg_class JOIN pg_namespace n ON n.oid = relnamespace "
+            "WHERE nspname = %s AND relkind = 'r' AND reltuples < 0",
+            [store.schema],
+        ).fetchall()
+    assert never_analyzed == []

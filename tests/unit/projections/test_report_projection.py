@@ -199,6 +199,22 @@ def test_the_incremental_report_equals_one_computed_from_scratch(world: World) -
         assert_same(current, from_scratch)
 
 
+def test_a_report_asked_before_a_recorded_outcome_time_leaves_that_outcome_out(
+    world: World,
+) -> None:
+    world.make("p1", at=T0)
+    world.make("p2", at=T0, due=timedelta(days=20))
+    world.ledger.keep_promise(world.tenant, "p1", at=T0 + timedelta(days=1))
+    world.ledger.break_promise(world.tenant, "p2", at=T0 + timedelta(days=20))
+
+    before = world.report(now=T0 + timedelta(days=10))
+
+    assert (before.counts.kept, before.counts.broken, before.counts.open) == (1, 0, 1)
+    assert before.streaks.kept_streak == 1
+    assert_same(before, world.report(as_of=T0 + timedelta(days=10)))
+    assert world.report().counts.broken == 1
+
+
 def test_an_unreported_promise_that_lapses_counts_against_the_score(world: World) -> None:
     world.make("p1", at=T0, due=DAY)
     policy = ScoringPolicy()
