@@ -69,13 +69,18 @@ class Projector:
             return 0
         events = [self.mapper.to_domain_event(n) for n in notifications]
         positions = [n.id for n in notifications]
-        changes = self.projection.apply(events, positions)
+        changes = self.projection.apply(events, positions, previous=previous, settle=_nothing)
         try:
             self.store.write(changes, positions[-1], self.view, previous=previous)
         except IntegrityError:
             # Another projector wrote this batch first; nothing of ours was written.
+            self.projection.forget()
             logger.warning("batch ending at %s already applied elsewhere", positions[-1])
             return 0
+        except BaseException:
+            # Written or not, the kept rows may not be the stored ones.
+            self.projection.forget()
+            raise
         return len(notifications)
 
     def catch_up(self, on_batch: Callable[[Progress], None] | None = None) -> int:
@@ -127,3 +132,7 @@ class Projector:
                 return False
             time.sleep(min(0.02, remaining))
         return True
+
+
+def _nothing() -> None:
+    return None
