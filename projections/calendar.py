@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 WEEK = timedelta(days=7)
@@ -17,6 +18,15 @@ def local_date(at: datetime, tz: str) -> date:
 
 def week_start(at: datetime, tz: str) -> date:
     """The Monday of the local ISO week that contains the instant `at`."""
+    # Cached by the UTC instant: two equal datetimes in one zone may be different instants
+    # (the repeated hour, told apart only by `fold`, which equality ignores).
+    return _week_start(at.astimezone(UTC), tz)
+
+
+# The projector asks for the same (instant, zone) once per subject, week row and streak of an
+# outcome; a zone conversion costs several times a cache hit.
+@lru_cache(maxsize=65536)
+def _week_start(at: datetime, tz: str) -> date:
     day = local_date(at, tz)
     return day - timedelta(days=day.weekday())
 

@@ -91,14 +91,45 @@ class DecayedSums:
         return self.k * factor, self.n * factor
 
     def _shifted(self, at: datetime, dk: float, dn: float, half_life: timedelta) -> DecayedSums:
-        if self.t_ref is None:
-            return DecayedSums(at, dk, dn)
-        if at <= self.t_ref:
-            d = 0.5 ** _halvings(self.t_ref, at, half_life)
-            return DecayedSums(self.t_ref, self.k + d * dk, self.n + d * dn)
-        # The reference only moves forward, so every factor stays <= 1 and nothing overflows.
-        factor = 0.5 ** _halvings(at, self.t_ref, half_life)
-        return DecayedSums(at, self.k * factor + dk, self.n * factor + dn)
+        return DecayedSums(*_shift((self.t_ref, self.k, self.n), at, dk, dn, half_life))
+
+
+Sums = tuple[datetime | None, float, float]  # (t_ref, K, N)
+
+
+class RunningSums:
+    """`DecayedSums` changed in place, with the same arithmetic: the projector changes one
+    subject's sums many times in a batch, and a frozen copy per change was a cost of its own."""
+
+    __slots__ = ("sums",)
+
+    def __init__(self, sums: DecayedSums) -> None:
+        self.sums: Sums = (sums.t_ref, sums.k, sums.n)
+
+    def add(self, at: datetime, credit: float, mass: float, half_life: timedelta) -> None:
+        """Add an outcome at `at`, as `DecayedSums.add`."""
+        self.sums = _shift(self.sums, at, credit * mass, mass, half_life)
+
+    def remove(self, at: datetime, credit: float, mass: float, half_life: timedelta) -> None:
+        """Take an outcome out again, as `DecayedSums.remove`."""
+        self.sums = _shift(self.sums, at, -credit * mass, -mass, half_life)
+
+    def frozen(self) -> DecayedSums:
+        """The sums as they stand."""
+        return DecayedSums(*self.sums)
+
+
+def _shift(sums: Sums, at: datetime, dk: float, dn: float, half_life: timedelta) -> Sums:
+    """The sums with `dk` and `dn` added at `at`."""
+    t_ref, k, n = sums
+    if t_ref is None:
+        return at, dk, dn
+    if at <= t_ref:
+        d = 0.5 ** _halvings(t_ref, at, half_life)
+        return t_ref, k + d * dk, n + d * dn
+    # The reference only moves forward, so every factor stays <= 1 and nothing overflows.
+    factor = 0.5 ** _halvings(at, t_ref, half_life)
+    return at, k * factor + dk, n * factor + dn
 
 
 @dataclass(frozen=True)

@@ -53,12 +53,16 @@ class StreakState:
 
     def append(self, outcome: ScoredOutcome, tz: str) -> StreakState:
         """Fold in one outcome at or after all folded so far; raises ValueError otherwise."""
-        return _Fold(**vars(self)).add(outcome, tz).state()
+        return self.folding().add(outcome, tz).state()
+
+    def folding(self) -> StreakFold:
+        """A fold that goes on from this state, changed in place by each `add`."""
+        return StreakFold(**vars(self))
 
     @classmethod
     def replay(cls, outcomes: Iterable[ScoredOutcome], tz: str) -> StreakState:
         """The state after folding `outcomes` (in any order) sorted by (time, recording order)."""
-        fold = _Fold(**vars(cls()))
+        fold = cls().folding()
         for outcome in sorted(outcomes, key=lambda o: (o.at, o.order)):
             fold.add(outcome, tz)
         return fold.state()
@@ -149,7 +153,7 @@ def _weeks_through(has_kept: bool, has_breach: bool, weeks_before: int) -> int:
 
 
 @dataclass
-class _Fold:
+class StreakFold:
     """`StreakState`'s fields, changed in place: a replay folds hundreds of outcomes, and one
     frozen copy per field change made that the projector's largest cost."""
 
@@ -167,7 +171,8 @@ class _Fold:
     weeks_before: int
     longest_weeks_before: int
 
-    def add(self, outcome: ScoredOutcome, tz: str) -> _Fold:
+    def add(self, outcome: ScoredOutcome, tz: str) -> StreakFold:
+        """Fold in one outcome at or after all folded so far; raises ValueError otherwise."""
         at = outcome.at.astimezone(UTC)
         if self.last_at is not None and (at, outcome.order) < (self.last_at, self.last_order):
             msg = f"outcome ({at.isoformat()}, {outcome.order}) is out of order; replay"
@@ -196,4 +201,5 @@ class _Fold:
         return self
 
     def state(self) -> StreakState:
+        """The frozen state folded so far."""
         return StreakState(**vars(self))

@@ -19,7 +19,13 @@ import click
 from domain.credentials import DEFAULT_SCOPES, Scope
 from projections.projector import Progress, Projector
 from projections.views import REPORTS_VIEW
-from service.bootstrap import Components, bootstrap, build_due_work, system_clock
+from service.bootstrap import (
+    Components,
+    bootstrap,
+    build_due_work,
+    system_clock,
+    writes_behind,
+)
 from service.following import FollowingProjector
 from service.logs import configure_logging
 from service.metrics import MetricsServer
@@ -281,7 +287,13 @@ def _rebuild(components: Components, view: str) -> int:
         aside.drop_tables()
         aside.create_tables()
         ledger = components.ledger
-        projector = Projector(ledger.recorder, ledger.mapper, aside, view=view)
+        projector = Projector(
+            ledger.recorder,
+            ledger.mapper,
+            aside,
+            view=view,
+            write_behind=writes_behind(components.settings),
+        )
         head = projector.head()
         with click.progressbar(
             length=head, label=f"{view}: 0 events/s", show_pos=True, show_eta=True, file=sys.stderr

@@ -105,3 +105,46 @@ def test_two_projectors_racing_apply_every_event_exactly_once(components: Compon
     for key, report in zip((ann, ben), reports, strict=True):
         assert report is not None
         assert_same(report, components.reader.report(key, now=NOW, as_of=NOW))
+
+
+def test_projectors_writing_behind_while_racing_end_with_the_views_of_one(
+    components: Components,
+) -> None:
+    # Each writes a batch while applying the next over it; when the other moved the views
+    # first, the write is refused and the batch applied over it must be dropped.
+    tenant = components.ledger.register_tenant("acme", at=T0 - DAY).tenant
+    write_history(components.ledger, tenant)
+    reference = World.create()
+    write_history(reference.ledger, reference.tenant)
+    reference.projector.catch_up()
+    ledger = components.ledger
+    projectors = [
+        Projector(
+            ledger.recorder, ledger.mapper, components.views, batch_size=size, write_behind=True
+        )
+        for size in (3, 7)
+    ]
+    barrier = threading.Barrier(len(projectors))
+    errors: list[BaseException] = []
+
+    def run(projector: Projector) -> None:
+        barrier.wait()
+        try:
+            while projector.position() < ledger.head_position():
+                projector.catch_up()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in projectors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    keys = components.views.tenant_subjects(tenant)
+    assert keys == reference.store.tenant_subjects(tenant)
+    for key in keys:
+        actual = components.reader.report(key, now=NOW)
+        assert_same(as_shown(actual), as_shown(reference.reader.report(key, now=NOW)), str(key))
+    reference.close()

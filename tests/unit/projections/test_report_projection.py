@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,11 +14,12 @@ from domain.promise import PromiseStatus
 from projections.projector import Projector
 from projections.report_popo import POPOReportViewStore
 from projections.report_reader import ReportReader
-from projections.views import SubjectKey
+from projections.views import REPORTS_VIEW, SubjectKey, ViewChanges
 from tests.clock import T0
 from tests.reporting import World, assert_same
 
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 NOW = T0 + timedelta(days=60)
 
 
@@ -366,3 +367,144 @@ def test_new_york_fall_back_keeps_local_days_and_weeks(world: World) -> None:
         ("2026-11-02", 0, 0),
     ]
     assert_same(report, world.report(now=monday_morning, weeks=2, as_of=monday_morning))
+
+
+def test_a_time_zone_change_within_a_batch_counts_each_outcome_in_one_week(world: World) -> None:
+    # Sunday 20:00 UTC is Monday morning in Auckland: p1 moves to the next local week, and the
+    # week it leaves only gets p2, reported after the move, in the same batch.
+    sunday = datetime(2026, 1, 11, 20, 0, tzinfo=UTC)
+    wednesday = datetime(2026, 1, 7, 12, 0, tzinfo=UTC)
+    world.make("p1", at=sunday - timedelta(hours=5), due=timedelta(hours=6))
+    world.ledger.keep_promise(world.tenant, "p1", at=sunday)
+    world.ledger.update_person(world.tenant, "ann", at=sunday, timezone="Pacific/Auckland")
+    world.make("p2", at=wednesday - timedelta(hours=2), due=timedelta(hours=6))
+    world.ledger.keep_promise(world.tenant, "p2", at=wednesday)
+    now = sunday + timedelta(days=10)
+
+    report = world.report(now=now, weeks=3)
+
+    assert [(str(w.week_start), w.kept) for w in report.trend.weeks] == [
+        ("2026-01-05", 1),
+        ("2026-01-12", 1),
+        ("2026-01-19", 0),
+    ]
+    assert_same(report, world.report(now=now, weeks=3, as_of=now))
+
+
+def test_outcomes_reported_weeks_late_or_corrected_long_after_count_as_if_in_order(
+    world: World,
+) -> None:
+    for day in range(30):
+        world.make(f"p{day}", at=T0 + day * DAY, promisee="sam", category="calls")
+        if day not in (5, 28, 29):
+            world.ledger.keep_promise(world.tenant, f"p{day}", at=T0 + day * DAY + HOUR)
+    world.projector.catch_up()
+    # A day late: the projector replays the last days only, and keeps only those from then on.
+    world.ledger.keep_promise(world.tenant, "p29", at=T0 + 29 * DAY + HOUR)
+    world.ledger.keep_promise(world.tenant, "p28", at=T0 + 28 * DAY + HOUR)
+    world.projector.catch_up()
+    # Weeks late: before anything the projector kept of the recent history.
+    world.ledger.break_promise(world.tenant, "p5", at=T0 + 5 * DAY + HOUR)
+    world.projector.catch_up()
+    world.ledger.correct_outcome(
+        world.tenant, "p12", outcome=PromiseStatus.BROKEN, at=T0 + 12 * DAY, reason="disputed"
+    )
+
+    for query in ({}, {"promisee": "sam"}, {"category": "calls"}):
+        current = world.report(**query)
+        assert current.streaks.kept_streak == 17
+        assert_same(current, replace(world.report(as_of=current.at, **query), known_at=None))
+
+
+def write_history(world: World, part: int) -> None:
+    """Ten days of promises to two promisees, some kept late, one broken a day late, and
+    (after the first part) a correction of the part before."""
+    start = T0 + part * 10 * DAY
+    for day in range(10):
+        key = f"p{part}-{day}"
+        world.make(key, at=start + day * DAY, promisee=("sam", "kim")[day % 2], category="calls")
+        if day != 3:
+            world.ledger.keep_promise(world.tenant, key, at=start + day * DAY + day * HOUR)
+    world.ledger.break_promise(world.tenant, f"p{part}-3", at=start + 3 * DAY + HOUR)
+    if part:
+        world.ledger.correct_outcome(
+            world.tenant,
+            f"p{part - 1}-8",
+            outcome=PromiseStatus.BROKEN,
+            at=start - 2 * DAY,
+            reason="disputed",
+        )
+
+
+def assert_same_views(store: POPOReportViewStore, world: World) -> None:
+    """`store` holds the views `world`'s own projector makes of the whole log."""
+    world.projector.catch_up()
+    keys = world.store.tenant_subjects(world.tenant)
+    assert store.position() == world.store.position()
+    assert store.tenant_subjects(world.tenant) == keys
+    assert_same(store.subjects(keys), world.store.subjects(keys))
+    assert store.list_promises(world.tenant, limit=1000) == world.store.list_promises(
+        world.tenant, limit=1000
+    )
+    for key in keys:
+        assert_same(
+            store.subject_weeks(key, date.min, date.max),
+            [*world.store.subject_weeks(key, date.min, date.max)],
+        )
+        assert_same(ReportReader(store).report(key, now=NOW), world.reader.report(key, now=NOW))
+
+
+def test_a_projector_carries_on_from_views_another_projector_moved(world: World) -> None:
+    store = POPOReportViewStore()
+    mine, other = (
+        Projector(world.ledger.recorder, world.ledger.mapper, store, batch_size=size)
+        for size in (3, 5)
+    )
+    write_history(world, 0)
+    mine.catch_up()
+    write_history(world, 1)
+    other.catch_up()  # rows the first projector kept in memory are no longer the stored ones
+    write_history(world, 2)
+    mine.catch_up()
+
+    assert_same_views(store, world)
+
+
+class RacedStore(POPOReportViewStore):
+    """Views whose next write lets another projector write first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: Callable[[], object] | None = None
+
+    def write(
+        self,
+        changes: ViewChanges,
+        position: int,
+        view: str = REPORTS_VIEW,
+        *,
+        previous: int | None = None,
+    ) -> None:
+        first, self.first = self.first, None
+        if first is not None:
+            first()
+        super().write(changes, position, view, previous=previous)
+
+
+def test_a_write_refused_because_another_projector_went_first_forgets_the_kept_rows(
+    world: World,
+) -> None:
+    store = RacedStore()
+    mine, other = (
+        Projector(world.ledger.recorder, world.ledger.mapper, store, batch_size=7) for _ in range(2)
+    )
+    write_history(world, 0)
+    mine.catch_up()
+    write_history(world, 1)
+    store.first = other.step
+
+    assert mine.step() == 0
+    assert mine.projection.cache.position is None
+    write_history(world, 2)
+    mine.catch_up()
+    assert_same_views(store, world)

@@ -1,0 +1,397 @@
+"""One batch's working set: the rows it read, changed in place, then frozen into `ViewChanges`.
+
+Each outcome changes up to three subjects and their week rows. Changing frozen rows meant a
+copy per counter, per sum and per streak step, the largest cost of a catch-up; the tallies
+here are changed in place and frozen once, when the batch ends.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Final
+from uuid import UUID
+
+from domain.identity import person_id, tenant_id
+from domain.policy import ScoringPolicy
+from projections.report_cache import MISSING, ReportCache
+from projections.scoring import OutcomeKind, RunningSums, ScoredOutcome
+from projections.streak_window import StreakWindow
+from projections.streaks import StreakFold, StreakState
+from projections.trend import WeekBucket
+from projections.views import (
+    OutcomeRow,
+    PersonKey,
+    PersonRow,
+    PromiseRow,
+    ReportViewStore,
+    SubjectKey,
+    SubjectRow,
+    TenantRow,
+    ViewChanges,
+    WeekRow,
+)
+
+DEFAULT_TIMEZONE: Final = "UTC"
+
+Weights = tuple[float, float] | None  # an outcome's credit and mass; None if it does not score
+
+
+class SubjectTally:
+    """A subject's figures while a batch applies: counts, sums and streak, changed in place."""
+
+    __slots__ = (
+        "changed",
+        "counts",
+        "fold",
+        "key",
+        "made",
+        "position",
+        "renegotiated",
+        "row",
+        "streak",
+        "sums",
+        "window",
+    )
+
+    def __init__(self, row: SubjectRow, window: StreakWindow | None) -> None:
+        self.row = row
+        self.key = row.key
+        self.made = row.made
+        self.renegotiated = row.renegotiated
+        self.counts = {
+            OutcomeKind.KEPT: row.kept,
+            OutcomeKind.KEPT_LATE: row.kept_late,
+            OutcomeKind.BROKEN: row.broken,
+            OutcomeKind.LAPSED: row.lapsed,
+            OutcomeKind.RELEASED: row.released,
+        }
+        self.sums = RunningSums(row.sums)
+        self.streak = row.streak
+        self.fold: StreakFold | None = None  # the streak going on from `streak`, once appended
+        self.position = row.position
+        self.changed = False
+        # The subject's history since a checkpoint, if kept; None: a replay reads it all.
+        self.window = window
+
+    def count(
+        self, outcome: ScoredOutcome, step: int, weights: Weights, half_life: timedelta
+    ) -> None:
+        """Count `outcome` in (`step` 1) or take it out again (`step` -1)."""
+        self.counts[outcome.kind] += step
+        if weights is not None:
+            change = self.sums.add if step > 0 else self.sums.remove
+            change(outcome.at, *weights, half_life)
+
+    def last_outcome(self) -> tuple[datetime | None, int]:
+        """The (outcome time, recording order) of the last outcome in the streak."""
+        if self.fold is not None:
+            return self.fold.last_at, self.fold.last_order
+        return self.streak.last_at, self.streak.last_order
+
+    def append(self, outcome: ScoredOutcome, tz: str) -> None:
+        """Fold an outcome at or after every other into the streak."""
+        if self.fold is None:
+            self.fold = self.streak.folding()
+        self.fold.add(outcome, tz)
+
+    def set_streak(self, streak: StreakState) -> None:
+        """Replace the streak (by a replay)."""
+        self.streak, self.fold = streak, None
+
+    def frozen(self) -> SubjectRow:
+        """The subject's row as the batch leaves it."""
+        if not self.changed:
+            return self.row
+        counts = self.counts
+        return SubjectRow(
+            self.key,
+            made=self.made,
+            kept=counts[OutcomeKind.KEPT],
+            kept_late=counts[OutcomeKind.KEPT_LATE],
+            broken=counts[OutcomeKind.BROKEN],
+            lapsed=counts[OutcomeKind.LAPSED],
+            released=counts[OutcomeKind.RELEASED],
+            renegotiated=self.renegotiated,
+            sums=self.sums.frozen(),
+            streak=self.streak if self.fold is None else self.fold.state(),
+            position=self.position,
+        )
+
+
+class WeekTally:
+    """One subject's week while a batch applies: counts and sums, changed in place."""
+
+    __slots__ = ("bucket", "changed", "counts", "sums")
+
+    def __init__(self, bucket: WeekBucket | None = None) -> None:
+        self.bucket = bucket
+        self.changed = bucket is None  # a new row is written, even if nothing counts in it
+        b = bucket or WeekBucket()
+        self.counts = {
+            OutcomeKind.KEPT: b.kept,
+            OutcomeKind.KEPT_LATE: b.kept_late,
+            OutcomeKind.BROKEN: b.broken,
+            OutcomeKind.LAPSED: b.lapsed,
+            OutcomeKind.RELEASED: b.released,
+        }
+        self.sums = RunningSums(b.sums)
+
+    def count(
+        self, outcome: ScoredOutcome, step: int, weights: Weights, half_life: timedelta
+    ) -> None:
+        """Count `outcome` in (`step` 1) or take it out again (`step` -1), as `WeekBucket`."""
+        self.changed = True
+        self.counts[outcome.kind] += step
+        if weights is not None:
+            change = self.sums.add if step > 0 else self.sums.remove
+            change(outcome.at, *weights, half_life)
+
+    def frozen(self) -> WeekBucket:
+        """The week's bucket as the batch leaves it."""
+        if self.bucket is not None and not self.changed:
+            return self.bucket
+        counts = self.counts
+        return WeekBucket(
+            kept=counts[OutcomeKind.KEPT],
+            kept_late=counts[OutcomeKind.KEPT_LATE],
+            broken=counts[OutcomeKind.BROKEN],
+            lapsed=counts[OutcomeKind.LAPSED],
+            released=counts[OutcomeKind.RELEASED],
+            sums=self.sums.frozen(),
+        )
+
+
+@dataclass
+class ReportBatch:
+    """The rows one batch works on, and which of them changed.
+
+    Rows are read from `cache` where it has them, else from `store`; `finish` leaves every row
+    the batch read or wrote in `cache`.
+    """
+
+    store: ReportViewStore
+    cache: ReportCache
+    settle: Callable[[], None]
+    promises: dict[UUID, PromiseRow] = field(default_factory=dict)
+    subjects: dict[SubjectKey, SubjectTally] = field(default_factory=dict)
+    # None: no such row (none stored, or deleted by this batch).
+    weeks: dict[tuple[SubjectKey, date], WeekTally | None] = field(default_factory=dict)
+    people: dict[UUID, PersonRow] = field(default_factory=dict)
+    tenants: dict[UUID, TenantRow] = field(default_factory=dict)
+    absent_subjects: set[SubjectKey] = field(default_factory=set)
+    stale_streaks: set[SubjectKey] = field(default_factory=set)
+    deleted_weeks: set[tuple[SubjectKey, date]] = field(default_factory=set)
+    changes: ViewChanges = field(default_factory=ViewChanges)
+
+    def history(self) -> ReportViewStore:
+        """The store, once it holds every earlier batch: for reads of all the rows that match
+        a condition, which the cache (holding some rows by their keys) cannot answer."""
+        self.settle()
+        return self.store
+
+    def read_promises(self, ids: Iterable[UUID]) -> None:
+        """Read the promises among `ids` that this batch has not."""
+        kept, unread = self.cache.promises.split(i for i in ids if i not in self.promises)
+        self.promises.update(kept)
+        if not self.cache.promises.complete:
+            self.promises.update(self.store.promises_by_id(unread))
+
+    def read_people(self, ids: Iterable[UUID]) -> None:
+        """Read the people among `ids` that this batch has not."""
+        kept, unread = self.cache.people.split(i for i in ids if i not in self.people)
+        self.people.update(kept)
+        if not self.cache.people.complete:
+            self.people.update(self.store.people(unread))
+
+    def read_tenants(self, ids: Iterable[UUID]) -> None:
+        """Read the tenants among `ids` that this batch has not."""
+        kept, unread = self.cache.tenants.split(i for i in ids if i not in self.tenants)
+        self.tenants.update(kept)
+        if not self.cache.tenants.complete:
+            self.tenants.update(self.store.tenants(unread))
+
+    def read_subjects(self, keys: Iterable[SubjectKey]) -> None:
+        """Read the subjects among `keys` that this batch has not; the others are new."""
+        kept, unread = self.cache.subjects.split(
+            k for k in keys if k not in self.subjects and k not in self.absent_subjects
+        )
+        found = {} if self.cache.subjects.complete else self.store.subjects(unread)
+        windows = self.cache.windows
+        for key, row in (*kept.items(), *((k, found.get(k)) for k in unread)):
+            if row is None:
+                self.absent_subjects.add(key)
+            else:
+                self.subjects[key] = SubjectTally(row, windows.get(key))
+
+    def subject(self, key: SubjectKey) -> SubjectTally:
+        """The subject's tally, marked changed (every caller changes it)."""
+        tally = self.subjects.get(key)
+        if tally is None:
+            if key not in self.absent_subjects:
+                self.read_subjects([key])
+            tally = self.subjects.get(key)
+            if tally is None:
+                # A new subject: no outcomes yet, so an empty window is its whole history.
+                tally = SubjectTally(SubjectRow(key), StreakWindow(StreakState(), []))
+                self.subjects[key] = tally
+        tally.changed = True
+        return tally
+
+    def knows_weeks(self, key: SubjectKey) -> bool:
+        """Whether every stored week row of the subject is in the cache (or none is stored)."""
+        return (
+            key in self.absent_subjects
+            or key in self.cache.complete_weeks
+            or self.cache.weeks.complete
+        )
+
+    def read_weeks(self, identities: Iterable[tuple[SubjectKey, date]]) -> None:
+        """Read, in one go, the week rows among `identities` that neither this batch nor the
+        cache has, of subjects whose weeks the cache does not know all of."""
+        kept, unread = self.cache.weeks.split(
+            i for i in identities if i not in self.weeks and not self.knows_weeks(i[0])
+        )
+        for identity, bucket in kept.items():
+            self.weeks[identity] = None if bucket is None else WeekTally(bucket)
+        found = self.store.weeks(unread)
+        for identity in unread:
+            row = found.get(identity)
+            self.weeks[identity] = None if row is None else WeekTally(row.bucket)
+
+    def week(self, key: SubjectKey, week: date) -> WeekTally:
+        """The week's tally (new and empty if no row is stored)."""
+        identity = (key, week)
+        tally = self.weeks.get(identity)
+        if tally is None:
+            if identity in self.weeks:
+                tally = WeekTally()  # none stored, or deleted by this batch
+            else:
+                bucket = self.cache.weeks.get(identity, MISSING)
+                if bucket is MISSING and not self.knows_weeks(key):
+                    self.read_weeks([identity])
+                    tally = self.weeks[identity] or WeekTally()
+                else:
+                    tally = WeekTally(bucket if isinstance(bucket, WeekBucket) else None)
+            self.weeks[identity] = tally
+        return tally
+
+    def delete_weeks(self, keys: Collection[SubjectKey]) -> None:
+        """Drop every week row of `keys` that this batch holds (stored ones: `delete_week`)."""
+        for identity, tally in self.weeks.items():
+            if identity[0] in keys and tally is not None:
+                self.weeks[identity] = None
+                self.deleted_weeks.add(identity)
+
+    def delete_week(self, key: SubjectKey, week: date) -> None:
+        """Delete a stored week row."""
+        self.weeks[(key, week)] = None
+        self.deleted_weeks.add((key, week))
+
+    def put_week(self, key: SubjectKey, week: date, bucket: WeekBucket) -> None:
+        """Replace the week's row by `bucket`."""
+        tally = WeekTally(bucket)
+        tally.changed = True
+        self.weeks[(key, week)] = tally
+
+    def timezone(self, tenant: str, person: str) -> str:
+        row = self.people.get(person_uuid(tenant, person))
+        return row.timezone if row is not None else DEFAULT_TIMEZONE
+
+    def policy(self, tenant: str) -> ScoringPolicy:
+        row = self.tenants.get(tenant_uuid(tenant))
+        return row.policy if row is not None else ScoringPolicy()
+
+    def put_person(self, row: PersonRow) -> None:
+        self.people[row.aggregate_id] = row
+        self.changes.people[row.aggregate_id] = row
+
+    def put_tenant(self, row: TenantRow) -> None:
+        self.tenants[row.aggregate_id] = row
+        self.changes.tenants[row.aggregate_id] = row
+
+    def put_promise(self, aggregate_id: UUID, row: PromiseRow) -> None:
+        self.promises[aggregate_id] = row
+        self.changes.promises[(row.tenant, row.key)] = row
+
+    def put_outcome(self, row: OutcomeRow) -> None:
+        self.changes.outcomes[(row.tenant, row.key, row.position)] = row
+
+    def current_outcomes(self, keys: Collection[SubjectKey]) -> dict[SubjectKey, list[OutcomeRow]]:
+        """The subjects' current outcomes by (at, position): the stored ones (one read for
+        all their promisers) overlaid with this batch's."""
+        rows: dict[PersonKey, dict[tuple[str, str, int], OutcomeRow]] = {
+            (k.tenant, k.person): {} for k in keys
+        }
+        for row in self.history().promiser_outcomes(rows):
+            rows[(row.tenant, row.promiser)][(row.tenant, row.key, row.position)] = row
+        for identity, row in self.changes.outcomes.items():
+            mine = rows.get((row.tenant, row.promiser))
+            if mine is not None:
+                mine[identity] = row
+        return {
+            key: sorted(
+                (
+                    r
+                    for r in rows[(key.tenant, key.person)].values()
+                    if r.replaced_at is None and _matches(key, r)
+                ),
+                key=lambda r: (r.at, r.position),
+            )
+            for key in keys
+        }
+
+    def finish(self, position: int) -> ViewChanges:
+        """The batch's changes, each changed subject and week frozen into its row; leaves
+        every row the batch read or wrote in the cache, as the rows at `position`."""
+        changes = self.changes
+        subjects: dict[SubjectKey, SubjectRow | None] = {}
+        for key, tally in self.subjects.items():
+            subjects[key] = row = tally.frozen()
+            if tally.changed:
+                changes.subjects[key] = row
+        subjects.update((k, None) for k in self.absent_subjects - self.subjects.keys())
+        weeks: dict[tuple[SubjectKey, date], WeekBucket | None] = {}
+        for identity, week in self.weeks.items():
+            weeks[identity] = bucket = None if week is None else week.frozen()
+            if week is not None and bucket is not None and week.changed:
+                changes.weeks[identity] = WeekRow(identity[0], identity[1], bucket)
+        changes.deleted_weeks = self.deleted_weeks - changes.weeks.keys()
+
+        cache = self.cache
+        cache.promises.keep(self.promises.items())
+        cache.people.keep(self.people.items())
+        cache.tenants.keep(self.tenants.items())
+        cache.complete_weeks.update(self.absent_subjects & self.subjects.keys())
+        cache.complete_weeks.difference_update(cache.subjects.keep(subjects.items()))
+        cache.complete_weeks.difference_update(k for k, _ in cache.weeks.keep(weeks.items()))
+        for key, tally in self.subjects.items():
+            if tally.window is None:
+                cache.windows.discard(key)
+        cache.windows.keep((k, t.window) for k, t in self.subjects.items() if t.window is not None)
+        cache.position = position
+        return changes
+
+
+@functools.lru_cache(maxsize=65536)
+def person_uuid(tenant: str, person: str) -> UUID:
+    """`person_id`, cached: a uuid5 (a SHA-1) per outcome and subject was a measurable cost."""
+    return person_id(tenant, person)
+
+
+@functools.lru_cache(maxsize=4096)
+def tenant_uuid(tenant: str) -> UUID:
+    """`tenant_id`, cached for the same reason."""
+    return tenant_id(tenant)
+
+
+def _matches(key: SubjectKey, row: OutcomeRow | PromiseRow) -> bool:
+    if row.tenant != key.tenant or row.promiser != key.person:
+        return False
+    if key.kind == "pair":
+        return row.promisee == key.other
+    if key.kind == "category":
+        return row.category == key.other
+    return True
