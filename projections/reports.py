@@ -100,7 +100,7 @@ class ReportProjection:
             self._replay_streaks(batch)
             return batch.finish(positions[-1])
         except BaseException:
-            # Streak windows are changed in place: a batch left halfway leaves them wrong.
+            # Kept tallies are changed in place: a batch left halfway leaves them wrong.
             self.cache.clear()
             raise
 
