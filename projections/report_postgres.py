@@ -576,7 +576,9 @@ def _outcome_row(r: Sequence[Any]) -> OutcomeRow:
 def _subject_values(s: SubjectRow) -> tuple[Any, ...]:
     counts = (s.made, s.kept, s.kept_late, s.broken, s.lapsed, s.released, s.renegotiated)
     sums = (s.sums.t_ref, s.sums.k, s.sums.n)
-    return (*_key_values(s.key), *counts, *sums, Jsonb(s.streak.to_dict()), s.position)
+    # Already JSON text: `dumps=str` sends it as it is.
+    streak = Jsonb(s.streak.to_json(), dumps=str)
+    return (*_key_values(s.key), *counts, *sums, streak, s.position)
 
 
 def _subject_row(r: Sequence[Any]) -> SubjectRow:
