@@ -2,7 +2,8 @@
 
 Each outcome changes up to three subjects and their week rows. Changing frozen rows meant a
 copy per counter, per sum and per streak step, the largest cost of a catch-up; the tallies
-here are changed in place and frozen once, when the batch ends.
+here are changed in place and frozen once per batch, for the store, and stay in the cache
+(`report_cache`) for the next batches.
 """
 
 from __future__ import annotations
@@ -373,10 +374,12 @@ class ReportBatch:
         cache.promises.keep(self.promises.items())
         cache.people.keep(self.people.items())
         cache.tenants.keep(self.tenants.items())
-        new = self.absent_subjects - self.subjects.keys()
+        # Subjects new in this batch have all their week rows here; those still not stored
+        # are kept as missing.
         cache.complete_weeks.update(self.absent_subjects & self.subjects.keys())
+        missing = ((k, None) for k in self.absent_subjects - self.subjects.keys())
         subjects: Iterable[tuple[SubjectKey, SubjectTally | None]] = self.subjects.items()
-        forgotten = cache.subjects.keep([*subjects, *((k, None) for k in new)])
+        forgotten = cache.subjects.keep([*subjects, *missing])
         cache.complete_weeks.difference_update(forgotten)
         cache.complete_weeks.difference_update(k for k, _ in cache.weeks.keep(self.weeks.items()))
         cache.position = position
