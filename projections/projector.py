@@ -4,9 +4,9 @@ Each batch is read as one page of notifications, decoded, applied in memory and 
 its tracking position in one transaction, so after a crash the next run starts exactly
 after the last batch written: every event affects the views once.
 
-With `write_behind`, a catch-up writes each batch in a thread of its own while the next one is
-read and applied (at most one batch is being written, and they commit in order): the database
-works on one batch while Python works on the next.
+With `pipelined`, a catch-up writes each batch, and reads the next page of the log, in threads of
+their own while a batch is applied (at most one batch is being written, and they commit in
+order): the database works on the batches before and after while Python works on one.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper, Notification
 
 from projections.reports import ReportProjection
 from projections.views import REPORTS_VIEW, ReportViewStore, ViewChanges
@@ -62,14 +62,14 @@ class Projector:
         *,
         batch_size: int = BATCH_SIZE,
         view: str = REPORTS_VIEW,
-        write_behind: bool = False,
+        pipelined: bool = False,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
         self.store = store
         self.batch_size = batch_size
         self.view = view
-        self.write_behind = write_behind
+        self.pipelined = pipelined
         self.projection = ReportProjection(store)
 
     def position(self) -> int:
@@ -83,9 +83,11 @@ class Projector:
     def step(self) -> int:
         """Apply and write the next batch, if any; returns how many events it held."""
         with _collector_paused():
-            batch = self._next(self.position(), settle=_nothing)
-            if batch is None:
+            previous = self.position()
+            notifications = self._read(previous)
+            if not notifications:
                 return 0
+            batch = self._apply(previous, notifications, settle=_nothing)
             try:
                 self._write(batch)
             except IntegrityError:
@@ -157,18 +159,17 @@ class Projector:
             time.sleep(min(0.02, remaining))
         return True
 
-    def _next(self, previous: int, settle: Callable[[], None]) -> _Batch | None:
-        """The next batch after position `previous`, applied in memory; None if there is none.
+    def _read(self, previous: int) -> Sequence[Notification]:
+        """The page of the log after position `previous`."""
+        return self.recorder.select_notifications(start=previous + 1, limit=self.batch_size)
 
-        `settle` waits until every earlier batch is stored, for the reads that need them
-        there (see `ReportProjection.apply`).
-        """
+    def _apply(
+        self, previous: int, notifications: Sequence[Notification], settle: Callable[[], None]
+    ) -> _Batch:
+        """The batch of `notifications` (the page after position `previous`), applied in
+        memory. `settle` waits until every earlier batch is stored, for the reads that need
+        them there (see `ReportProjection.apply`)."""
         started = time.perf_counter()
-        notifications = self.recorder.select_notifications(
-            start=previous + 1, limit=self.batch_size
-        )
-        if not notifications:
-            return None
         events = [self.mapper.to_domain_event(n) for n in notifications]
         positions = [n.id for n in notifications]
         changes = self.projection.apply(events, positions, previous=previous, settle=settle)
@@ -195,29 +196,38 @@ class Projector:
 
 
 class _Pipeline:
-    """Batches from the views' stored position on, each written (behind, with `write_behind`)
-    once the one before is stored; `written` is told of each in order."""
+    """Batches from the views' stored position on, each written (in the background if
+    `pipelined`) once the one before is stored; `written` is told of each in order."""
 
     def __init__(self, projector: Projector, written: Callable[[_Batch], None]) -> None:
         self._projector = projector
         self._written = written
         self._previous = projector.position()
-        self._writer = (
-            ThreadPoolExecutor(1, "troth-view-writer") if projector.write_behind else None
-        )
+        self._writer = ThreadPoolExecutor(1, "troth-view-writer") if projector.pipelined else None
+        self._reader = ThreadPoolExecutor(1, "troth-log-reader") if projector.pipelined else None
         self._pending: tuple[_Batch, Future[None]] | None = None
+        self._next_page: Future[Sequence[Notification]] | None = None
 
     def advance(self) -> bool:
         """Apply the next batch and start writing it; False if none is left."""
-        batch = self._projector._next(self._previous, self.settle)
-        self.settle()
-        if batch is None:
+        projector = self._projector
+        if self._next_page is None:
+            notifications = projector._read(self._previous)
+        else:
+            notifications, self._next_page = self._next_page.result(), None
+        if not notifications:
+            self.settle()
             return False
+        if self._reader is not None and len(notifications) == projector.batch_size:
+            # A full page: more probably waits, and reading it is mostly the database's work.
+            self._next_page = self._reader.submit(projector._read, notifications[-1].id)
+        batch = projector._apply(self._previous, notifications, self.settle)
+        self.settle()
         if self._writer is None:
-            self._projector._write(batch)
+            projector._write(batch)
             self._written(batch)
         else:
-            self._pending = (batch, self._writer.submit(self._projector._write, batch))
+            self._pending = (batch, self._writer.submit(projector._write, batch))
         self._previous = batch.position
         return True
 
@@ -246,9 +256,10 @@ class _Pipeline:
         self._projector.projection.forget()
 
     def close(self) -> None:
-        """Stop the writer thread (with nothing left to write)."""
-        if self._writer is not None:
-            self._writer.shutdown()
+        """Stop the threads (with nothing left to write; a page read ahead is dropped)."""
+        for pool in (self._writer, self._reader):
+            if pool is not None:
+                pool.shutdown()
 
 
 def _nothing() -> None:

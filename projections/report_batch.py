@@ -2,7 +2,8 @@
 
 Each outcome changes up to three subjects and their week rows. Changing frozen rows meant a
 copy per counter, per sum and per streak step, the largest cost of a catch-up; the tallies
-here are changed in place and frozen once, when the batch ends.
+here are changed in place and frozen once per batch, for the store, and stay in the cache
+(`report_cache`) for the next batches.
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ Weights = tuple[float, float] | None  # an outcome's credit and mass; None if it
 
 
 class SubjectTally:
-    """A subject's figures while a batch applies: counts, sums and streak, changed in place."""
+    """A subject's figures, changed in place while batches apply: counts, sums and streak.
+
+    Kept in the cache between batches (with the row last frozen from it), so the next batch
+    goes on with it instead of building it again from the row.
+    """
 
     __slots__ = (
         "changed",
@@ -56,7 +61,7 @@ class SubjectTally:
         "window",
     )
 
-    def __init__(self, row: SubjectRow, window: StreakWindow | None) -> None:
+    def __init__(self, row: SubjectRow, window: StreakWindow | None = None) -> None:
         self.row = row
         self.key = row.key
         self.made = row.made
@@ -102,11 +107,12 @@ class SubjectTally:
         self.streak, self.fold = streak, None
 
     def frozen(self) -> SubjectRow:
-        """The subject's row as the batch leaves it."""
+        """The subject's row as the batch leaves it; unchanged from then on."""
         if not self.changed:
             return self.row
+        self.changed = False
         counts = self.counts
-        return SubjectRow(
+        self.row = SubjectRow(
             self.key,
             made=self.made,
             kept=counts[OutcomeKind.KEPT],
@@ -119,10 +125,13 @@ class SubjectTally:
             streak=self.streak if self.fold is None else self.fold.state(),
             position=self.position,
         )
+        self.streak = self.row.streak
+        return self.row
 
 
 class WeekTally:
-    """One subject's week while a batch applies: counts and sums, changed in place."""
+    """One subject's week, changed in place while batches apply: counts and sums (kept in
+    the cache between batches, as `SubjectTally`)."""
 
     __slots__ = ("bucket", "changed", "counts", "sums")
 
@@ -150,11 +159,12 @@ class WeekTally:
             change(outcome.at, *weights, half_life)
 
     def frozen(self) -> WeekBucket:
-        """The week's bucket as the batch leaves it."""
+        """The week's bucket as the batch leaves it; unchanged from then on."""
         if self.bucket is not None and not self.changed:
             return self.bucket
+        self.changed = False
         counts = self.counts
-        return WeekBucket(
+        self.bucket = WeekBucket(
             kept=counts[OutcomeKind.KEPT],
             kept_late=counts[OutcomeKind.KEPT_LATE],
             broken=counts[OutcomeKind.BROKEN],
@@ -162,6 +172,7 @@ class WeekTally:
             released=counts[OutcomeKind.RELEASED],
             sums=self.sums.frozen(),
         )
+        return self.bucket
 
 
 @dataclass
@@ -219,12 +230,17 @@ class ReportBatch:
             k for k in keys if k not in self.subjects and k not in self.absent_subjects
         )
         found = {} if self.cache.subjects.complete else self.store.subjects(unread)
-        windows = self.cache.windows
-        for key, row in (*kept.items(), *((k, found.get(k)) for k in unread)):
+        for key, tally in kept.items():
+            if tally is None:
+                self.absent_subjects.add(key)
+            else:
+                self.subjects[key] = tally
+        for key in unread:
+            row = found.get(key)
             if row is None:
                 self.absent_subjects.add(key)
             else:
-                self.subjects[key] = SubjectTally(row, windows.get(key))
+                self.subjects[key] = SubjectTally(row)
 
     def subject(self, key: SubjectKey) -> SubjectTally:
         """The subject's tally, marked changed (every caller changes it)."""
@@ -254,8 +270,7 @@ class ReportBatch:
         kept, unread = self.cache.weeks.split(
             i for i in identities if i not in self.weeks and not self.knows_weeks(i[0])
         )
-        for identity, bucket in kept.items():
-            self.weeks[identity] = None if bucket is None else WeekTally(bucket)
+        self.weeks.update(kept)
         found = self.store.weeks(unread)
         for identity in unread:
             row = found.get(identity)
@@ -269,12 +284,12 @@ class ReportBatch:
             if identity in self.weeks:
                 tally = WeekTally()  # none stored, or deleted by this batch
             else:
-                bucket = self.cache.weeks.get(identity, MISSING)
-                if bucket is MISSING and not self.knows_weeks(key):
+                kept = self.cache.weeks.get(identity, MISSING)
+                if kept is MISSING and not self.knows_weeks(key):
                     self.read_weeks([identity])
                     tally = self.weeks[identity] or WeekTally()
                 else:
-                    tally = WeekTally(bucket if isinstance(bucket, WeekBucket) else None)
+                    tally = kept if isinstance(kept, WeekTally) else WeekTally()
             self.weeks[identity] = tally
         return tally
 
@@ -347,30 +362,26 @@ class ReportBatch:
         """The batch's changes, each changed subject and week frozen into its row; leaves
         every row the batch read or wrote in the cache, as the rows at `position`."""
         changes = self.changes
-        subjects: dict[SubjectKey, SubjectRow | None] = {}
-        for key, tally in self.subjects.items():
-            subjects[key] = row = tally.frozen()
-            if tally.changed:
-                changes.subjects[key] = row
-        subjects.update((k, None) for k in self.absent_subjects - self.subjects.keys())
-        weeks: dict[tuple[SubjectKey, date], WeekBucket | None] = {}
+        for key, subject in self.subjects.items():
+            if subject.changed:
+                changes.subjects[key] = subject.frozen()
         for identity, week in self.weeks.items():
-            weeks[identity] = bucket = None if week is None else week.frozen()
-            if week is not None and bucket is not None and week.changed:
-                changes.weeks[identity] = WeekRow(identity[0], identity[1], bucket)
+            if week is not None and week.changed:
+                changes.weeks[identity] = WeekRow(identity[0], identity[1], week.frozen())
         changes.deleted_weeks = self.deleted_weeks - changes.weeks.keys()
 
         cache = self.cache
         cache.promises.keep(self.promises.items())
         cache.people.keep(self.people.items())
         cache.tenants.keep(self.tenants.items())
+        # Subjects new in this batch have all their week rows here; those still not stored
+        # are kept as missing.
         cache.complete_weeks.update(self.absent_subjects & self.subjects.keys())
-        cache.complete_weeks.difference_update(cache.subjects.keep(subjects.items()))
-        cache.complete_weeks.difference_update(k for k, _ in cache.weeks.keep(weeks.items()))
-        for key, tally in self.subjects.items():
-            if tally.window is None:
-                cache.windows.discard(key)
-        cache.windows.keep((k, t.window) for k, t in self.subjects.items() if t.window is not None)
+        missing = ((k, None) for k in self.absent_subjects - self.subjects.keys())
+        subjects: Iterable[tuple[SubjectKey, SubjectTally | None]] = self.subjects.items()
+        forgotten = cache.subjects.keep([*subjects, *missing])
+        cache.complete_weeks.difference_update(forgotten)
+        cache.complete_weeks.difference_update(k for k, _ in cache.weeks.keep(self.weeks.items()))
         cache.position = position
         return changes
 

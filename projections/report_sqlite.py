@@ -522,7 +522,7 @@ def _outcome_row(r: Sequence[Any]) -> OutcomeRow:
 
 def _subject_values(s: SubjectRow) -> tuple[Any, ...]:
     counts = (s.made, s.kept, s.kept_late, s.broken, s.lapsed, s.released, s.renegotiated)
-    streak = json.dumps(s.streak.to_dict(), separators=(",", ":"))
+    streak = s.streak.to_json()
     return (*_key_values(s.key), *counts, *_sums_values(s.sums), streak, s.position)
 
 

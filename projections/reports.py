@@ -100,7 +100,7 @@ class ReportProjection:
             self._replay_streaks(batch)
             return batch.finish(positions[-1])
         except BaseException:
-            # Streak windows are changed in place: a batch left halfway leaves them wrong.
+            # Kept tallies are changed in place: a batch left halfway leaves them wrong.
             self.cache.clear()
             raise
 
@@ -109,33 +109,27 @@ class ReportProjection:
         self.cache.clear()
 
     def _prefetch(self, batch: ReportBatch, events: Sequence[Any]) -> None:
-        made = {e.originator_id: e for e in events if isinstance(e, Promise.Made)}
-        batch.read_promises(
-            {
-                e.originator_id
-                for e in events
-                if isinstance(e, Promise.Event) and e.originator_id not in made
-            }
-        )
-        tenants = {tenant_uuid(row.tenant) for row in batch.promises.values()}
-        people = {person_uuid(row.tenant, row.promiser) for row in batch.promises.values()}
+        made: dict[UUID, Any] = {}
+        promises: set[UUID] = set()
+        people: set[UUID] = set()
+        tenants: set[UUID] = set()
         for event in events:
             if isinstance(event, Promise.Made):
-                tenants.add(tenant_uuid(event.tenant))
-                people.add(person_uuid(event.tenant, event.promiser))
+                made[event.originator_id] = event
+            elif isinstance(event, Promise.Event):
+                promises.add(event.originator_id)
             elif isinstance(event, Person.Event):
                 people.add(event.originator_id)
             elif isinstance(event, Tenant.Event):
                 tenants.add(event.originator_id)
+        batch.read_promises(promises - made.keys())
+        keys: set[SubjectKey] = set()
+        for terms in (*batch.promises.values(), *made.values()):
+            tenants.add(tenant_uuid(terms.tenant))
+            people.add(person_uuid(terms.tenant, terms.promiser))
+            keys.update(subject_keys(terms.tenant, terms.promiser, terms.promisee, terms.category))
         batch.read_tenants(tenants)
         batch.read_people(people)
-        keys = {
-            k
-            for row in batch.promises.values()
-            for k in subject_keys(row.tenant, row.promiser, row.promisee, row.category)
-        }
-        for event in made.values():
-            keys.update(subject_keys(event.tenant, event.promiser, event.promisee, event.category))
         batch.read_subjects(keys)
         self._prefetch_weeks(batch, events, made)
 

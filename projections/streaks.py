@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Final
 
 from projections.calendar import WEEK, week_start, whole_local_days
 from projections.scoring import ScoredOutcome
@@ -111,6 +111,23 @@ class StreakState:
             "longest_weeks_before": self.longest_weeks_before,
         }
 
+    def to_json(self) -> str:
+        """`to_dict()` as JSON text, written out directly: a catch-up stores hundreds of
+        thousands of states, and building a dict to encode was most of a write's own time.
+        (ISO strings need no escaping; Python writes integers as JSON does.)"""
+        return (
+            f'{{"last_at":{_json(self.last_at)},"last_order":{self.last_order},'
+            f'"kept_streak":{self.kept_streak},"run_first_at":{_json(self.run_first_at)},'
+            f'"longest_kept_streak":{self.longest_kept_streak},'
+            f'"longest_first_at":{_json(self.longest_first_at)},'
+            f'"longest_last_at":{_json(self.longest_last_at)},'
+            f'"last_breach_at":{_json(self.last_breach_at)},"week":{_json(self.week)},'
+            f'"week_has_kept":{_JSON_BOOL[self.week_has_kept]},'
+            f'"week_has_breach":{_JSON_BOOL[self.week_has_breach]},'
+            f'"weeks_before":{self.weeks_before},'
+            f'"longest_weeks_before":{self.longest_weeks_before}}}'
+        )
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> StreakState:
         """Rebuild a state from `to_dict()` output."""
@@ -138,6 +155,13 @@ class StreakState:
         if self.week == current - WEEK:
             return self.weeks_through
         return 0
+
+
+_JSON_BOOL: Final = {False: "false", True: "true"}
+
+
+def _json(value: date | None) -> str:
+    return "null" if value is None else f'"{value.isoformat()}"'
 
 
 def _iso(value: date | None) -> str | None:

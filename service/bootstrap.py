@@ -75,10 +75,11 @@ def build_views(settings: Settings) -> ReportViewStore:
     return store
 
 
-def writes_behind(settings: Settings) -> bool:
-    """Whether the projector writes each batch while applying the next: worth a thread where
-    a write waits on a database server. SQLite's write is in-process and mostly Python under
-    the GIL (measured: no faster with the thread), and an in-memory store's is all Python."""
+def pipelines_projector(settings: Settings) -> bool:
+    """Whether the projector reads and writes in threads of their own while it applies a
+    batch: worth it where they wait on a database server. SQLite's reads and writes are
+    in-process and mostly Python under the GIL (measured: no faster with a writer thread),
+    and an in-memory store's are all Python."""
     return settings.database.kind == "postgres"
 
 
@@ -144,7 +145,7 @@ def bootstrap(settings: Settings, clock: Callable[[], datetime] = system_clock) 
             ledger.mapper,
             views,
             batch_size=settings.projector_batch_size,
-            write_behind=writes_behind(settings),
+            pipelined=pipelines_projector(settings),
         ),
         deliveries=deliveries,
         delivery_projector=delivery_projector,

@@ -23,8 +23,8 @@ from service.bootstrap import (
     Components,
     bootstrap,
     build_due_work,
+    pipelines_projector,
     system_clock,
-    writes_behind,
 )
 from service.following import FollowingProjector
 from service.logs import configure_logging
@@ -292,7 +292,7 @@ def _rebuild(components: Components, view: str) -> int:
             ledger.mapper,
             aside,
             view=view,
-            write_behind=writes_behind(components.settings),
+            pipelined=pipelines_projector(components.settings),
         )
         head = projector.head()
         with click.progressbar(

@@ -107,7 +107,7 @@ def test_two_projectors_racing_apply_every_event_exactly_once(components: Compon
         assert_same(report, components.reader.report(key, now=NOW, as_of=NOW))
 
 
-def test_projectors_writing_behind_while_racing_end_with_the_views_of_one(
+def test_pipelined_projectors_racing_end_with_the_views_of_one(
     components: Components,
 ) -> None:
     # Each writes a batch while applying the next over it; when the other moved the views
@@ -119,9 +119,7 @@ def test_projectors_writing_behind_while_racing_end_with_the_views_of_one(
     reference.projector.catch_up()
     ledger = components.ledger
     projectors = [
-        Projector(
-            ledger.recorder, ledger.mapper, components.views, batch_size=size, write_behind=True
-        )
+        Projector(ledger.recorder, ledger.mapper, components.views, batch_size=size, pipelined=True)
         for size in (3, 7)
     ]
     barrier = threading.Barrier(len(projectors))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.report_batch import SubjectTally
 from projections.report_cache import Recent, ReportCache
 from projections.views import SubjectKey, SubjectRow
 
@@ -32,7 +33,7 @@ def test_empty_views_are_known_completely_until_a_row_is_forgotten() -> None:
     assert cache.subjects.complete
 
     cache.subjects.capacity = 1
-    cache.subjects.keep([(ANN, SubjectRow(ANN))])
+    cache.subjects.keep([(ANN, SubjectTally(SubjectRow(ANN)))])
     assert cache.subjects.complete
     cache.subjects.keep([(ANN._replace(person="ben"), None)])
     assert not cache.subjects.complete
@@ -40,9 +41,10 @@ def test_empty_views_are_known_completely_until_a_row_is_forgotten() -> None:
 
 def test_a_cache_asked_for_another_position_than_its_own_is_emptied() -> None:
     cache = ReportCache().at(0)
-    cache.subjects.keep([(ANN, SubjectRow(ANN))])
+    ann = SubjectTally(SubjectRow(ANN))
+    cache.subjects.keep([(ANN, ann)])
     cache.position = 7
 
-    assert cache.at(7).subjects.split([ANN]) == ({ANN: SubjectRow(ANN)}, [])
+    assert cache.at(7).subjects.split([ANN]) == ({ANN: ann}, [])
     assert cache.at(9).subjects.split([ANN]) == ({}, [ANN])
     assert not cache.subjects.complete

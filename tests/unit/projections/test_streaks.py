@@ -287,6 +287,15 @@ def test_replaying_any_permutation_matches_the_specification(
     assert in_order.at(when, tz) == reference(history, when, tz)
 
 
+@given(history=histories(), tz=ZONES)
+def test_the_json_text_of_a_state_says_what_its_dict_says(
+    history: list[ScoredOutcome], tz: str
+) -> None:
+    state = StreakState.replay(history, tz)
+    assert json.loads(state.to_json()) == state.to_dict()
+    assert StreakState.from_dict(json.loads(state.to_json())) == state
+
+
 @given(
     history=histories(), tz=ZONES, gaps=st.lists(st.integers(0, 24 * 10), min_size=40, max_size=40)
 )
