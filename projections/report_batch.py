@@ -12,11 +12,11 @@ import functools
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Final
 from uuid import UUID
 
 from domain.identity import person_id, tenant_id
 from domain.policy import ScoringPolicy
+from projections.calendar import DEFAULT_TIMEZONE
 from projections.report_cache import MISSING, ReportCache
 from projections.scoring import OutcomeKind, RunningSums, ScoredOutcome
 from projections.streak_window import StreakWindow
@@ -34,8 +34,6 @@ from projections.views import (
     ViewChanges,
     WeekRow,
 )
-
-DEFAULT_TIMEZONE: Final = "UTC"
 
 Weights = tuple[float, float] | None  # an outcome's credit and mass; None if it does not score
 
