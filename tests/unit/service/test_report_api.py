@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from domain.credentials import Scope
+from service.api.report_schemas import ReportSchema
 from service.app import create_app
 from service.bootstrap import bootstrap
 from service.following import FollowingProjector
@@ -127,6 +128,30 @@ def test_a_past_report_leaves_out_what_happened_later(served: Served) -> None:
     past = get(served, REPORT, as_of=middle).json
     assert (past["counts"]["made"], past["counts"]["kept"], past["counts"]["broken"]) == (2, 2, 0)
     assert past["as_of"] == middle
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"promisee": "sam"}, {"category": "chores"}, {"weeks": 3}, {"as_of": "past"}],
+    ids=["current", "pair", "category", "three-weeks", "past"],
+)
+def test_a_report_is_exactly_what_its_documented_schema_describes(
+    served: Served, query: dict[str, Any]
+) -> None:
+    history(served)
+    due = datetime.now(UTC) + timedelta(days=2)
+    post(served, envelope("promise.made", made("due-soon", due_at=due.isoformat())))
+    served.components.projector.catch_up()
+    if query.get("as_of") == "past":
+        query = {"as_of": (datetime.now(UTC) - timedelta(days=8, hours=12)).isoformat()}
+    body = get(served, REPORT, **query).json
+    # Loading refuses a missing, unknown or malformed field; dumping again gives the JSON
+    # the schema would have written.
+    schema = ReportSchema()
+    assert schema.dump(schema.load(body)) == body
+    due_at = {p["promise_id"]: p["due_at"] for p in body["open_promises"]}
+    if "as_of" not in query and "category" not in query:
+        assert due_at["due-soon"] == schema.dump({"as_of": due})["as_of"]
 
 
 def test_people_are_listed_a_page_at_a_time(served: Served) -> None:
