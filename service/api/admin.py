@@ -98,7 +98,7 @@ def _problems(view: Any) -> Any:
 
 @blp.route("/tenants", methods=["POST"])
 @requires_admin
-@blp.arguments(TenantCreateSchema)
+@blp.arguments(TenantCreateSchema())
 @blp.response(201, TenantCredentialsSchema)
 @_problems
 def create_tenant(body: dict[str, Any]) -> ResponseReturnValue:
@@ -139,7 +139,7 @@ def list_tenants() -> list[dict[str, Any]]:
 
 @blp.route("/tenants/<tenant>/api-keys", methods=["POST"])
 @requires_admin
-@blp.arguments(KeyRequestSchema)
+@blp.arguments(KeyRequestSchema())
 @blp.response(201, NewKeySchema)
 @_problems
 def issue_key(body: dict[str, Any], tenant: str) -> ResponseReturnValue:
@@ -166,7 +166,7 @@ def revoke_key(tenant: str, key_id: str) -> ResponseReturnValue:
 
 @blp.route("/tenants/<tenant>/webhook-secrets/rotate", methods=["POST"])
 @requires_admin
-@blp.arguments(RotateRequestSchema, required=False)
+@blp.arguments(RotateRequestSchema(), required=False)
 @blp.response(201, NewSecretSchema)
 @_problems
 def rotate_secret(body: dict[str, Any], tenant: str) -> ResponseReturnValue:

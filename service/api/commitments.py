@@ -43,7 +43,7 @@ def _problems(view: Any) -> Any:
 @blp.route("", methods=["POST"])
 @_problems
 @requires(Scope.EVENTS_WRITE)
-@blp.arguments(CommitmentInSchema, unknown=RAISE)
+@blp.arguments(CommitmentInSchema(), unknown=RAISE)
 @blp.response(201, CommitmentSchema, description="created")
 @blp.alt_response(200, schema=CommitmentSchema, description="already recorded")
 def create_commitment(body: dict[str, Any], tenant: str) -> ResponseReturnValue:
@@ -107,7 +107,7 @@ def end_commitment(tenant: str, commitment_id: str) -> dict[str, Any]:
 @blp.route("/<commitment_id>/occurrences")
 @_problems
 @requires(Scope.REPORTS_READ)
-@blp.arguments(OccurrenceQuerySchema, location="query", unknown=RAISE)
+@blp.arguments(OccurrenceQuerySchema(), location="query", unknown=RAISE)
 @blp.response(200, OccurrencePageSchema)
 def list_occurrences(arguments: dict[str, Any], tenant: str, commitment_id: str) -> dict[str, Any]:
     """The latest occurrences made as promises (with their status) and the next coming ones."""

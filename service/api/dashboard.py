@@ -120,7 +120,7 @@ def _documented(content_type: str, description: str) -> Any:
 
 @blp.route("/<person>/dashboard")
 @reads_person
-@blp.arguments(DashboardQuerySchema, location="query", unknown=RAISE)
+@blp.arguments(DashboardQuerySchema(), location="query", unknown=RAISE)
 @_documented("text/html", "The dashboard page")
 def dashboard(arguments: dict[str, Any], tenant: str, person: str) -> ResponseReturnValue:
     """A person's dashboard: score, streaks, weekly charts, promises in progress, recent
@@ -165,7 +165,7 @@ def dashboard(arguments: dict[str, Any], tenant: str, person: str) -> ResponseRe
 
 @blp.route("/<person>/report.csv")
 @reads_person
-@blp.arguments(DownloadQuerySchema, location="query", unknown=RAISE)
+@blp.arguments(DownloadQuerySchema(), location="query", unknown=RAISE)
 @_documented("text/csv", "The weekly trend, one row per local week, oldest first")
 def trend_csv(arguments: dict[str, Any], tenant: str, person: str) -> ResponseReturnValue:
     """The weekly trend as CSV (a download)."""
@@ -193,7 +193,7 @@ def trend_csv(arguments: dict[str, Any], tenant: str, person: str) -> ResponseRe
 
 @blp.route("/<person>/report.json")
 @reads_person
-@blp.arguments(DownloadQuerySchema, location="query", unknown=RAISE)
+@blp.arguments(DownloadQuerySchema(), location="query", unknown=RAISE)
 @blp.response(200, ReportSchema)
 @_documented("application/json", "The report, as a file")
 def report_download(arguments: dict[str, Any], tenant: str, person: str) -> ResponseReturnValue:

@@ -48,7 +48,7 @@ def get_promise(tenant: str, promise_id: str) -> dict[str, Any]:
 
 @blp.route("")
 @requires(Scope.REPORTS_READ)
-@blp.arguments(PromiseListQuerySchema, location="query", unknown=RAISE)
+@blp.arguments(PromiseListQuerySchema(), location="query", unknown=RAISE)
 @blp.response(200, PromisePageSchema)
 @blp.doc(security=[{"bearerAuth": []}])
 @blp.alt_response(401, schema=ProblemSchema, content_type="application/problem+json")

@@ -49,7 +49,7 @@ def problems(view: Any) -> Any:
 
 @blp.route("/<person>/report")
 @reads_person
-@blp.arguments(ReportQuerySchema, location="query", unknown=RAISE)
+@blp.arguments(ReportQuerySchema(), location="query", unknown=RAISE)
 @blp.response(200, ReportSchema)
 @problems
 def get_report(arguments: dict[str, Any], tenant: str, person: str) -> Response:
@@ -73,7 +73,7 @@ def get_report(arguments: dict[str, Any], tenant: str, person: str) -> Response:
 
 @blp.route("")
 @requires(Scope.REPORTS_READ)
-@blp.arguments(PageQuerySchema, location="query", unknown=RAISE)
+@blp.arguments(PageQuerySchema(), location="query", unknown=RAISE)
 @blp.response(200, PeoplePageSchema)
 @problems
 def list_people(arguments: dict[str, Any], tenant: str) -> dict[str, Any]:

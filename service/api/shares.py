@@ -83,7 +83,7 @@ def _problems(view: Any) -> Any:
 
 @blp.route("", methods=["POST"])
 @requires(Scope.REPORTS_READ)
-@blp.arguments(ShareRequestSchema)
+@blp.arguments(ShareRequestSchema())
 @blp.response(201, NewShareSchema)
 @_problems
 def create_share(body: dict[str, Any], tenant: str, person: str) -> ResponseReturnValue:

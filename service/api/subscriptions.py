@@ -120,7 +120,7 @@ def _problems(*statuses: int) -> Any:
 
 @blp.route("", methods=["POST"])
 @requires(Scope.SUBSCRIPTIONS_WRITE)
-@blp.arguments(SubscriptionCreateSchema, unknown=RAISE)
+@blp.arguments(SubscriptionCreateSchema(), unknown=RAISE)
 @blp.response(201, NewSubscriptionSchema)
 @_problems(401, 403, 404, 422, 429)
 def create_subscription(body: dict[str, Any], tenant: str) -> ResponseReturnValue:
@@ -170,7 +170,7 @@ def delete_subscription(tenant: str, subscription_id: str) -> ResponseReturnValu
 
 @blp.route("/<subscription_id>/secret/rotate", methods=["POST"])
 @requires(Scope.SUBSCRIPTIONS_WRITE)
-@blp.arguments(SecretRotationSchema, required=False, unknown=RAISE)
+@blp.arguments(SecretRotationSchema(), required=False, unknown=RAISE)
 @blp.response(201, NewSigningSecretSchema)
 @_problems(401, 403, 404, 409, 422, 429)
 def rotate_secret(body: dict[str, Any], tenant: str, subscription_id: str) -> ResponseReturnValue:
@@ -197,7 +197,7 @@ def enable_subscription(tenant: str, subscription_id: str) -> dict[str, Any]:
 
 @blp.route("/<subscription_id>/deliveries", methods=["GET"])
 @requires(Scope.REPORTS_READ)
-@blp.arguments(AttemptsQuerySchema, location="query", unknown=RAISE)
+@blp.arguments(AttemptsQuerySchema(), location="query", unknown=RAISE)
 @blp.response(200, AttemptPageSchema)
 @_problems(401, 403, 404, 422, 429, 503)
 def list_attempts(arguments: dict[str, Any], tenant: str, subscription_id: str) -> dict[str, Any]:
@@ -228,7 +228,7 @@ def redeliver(tenant: str, subscription_id: str, message_id: str) -> ResponseRet
 
 @blp.route("/<subscription_id>/deliveries/redeliver", methods=["POST"])
 @requires(Scope.SUBSCRIPTIONS_WRITE)
-@blp.arguments(RedeliverFailedSchema, unknown=RAISE)
+@blp.arguments(RedeliverFailedSchema(), unknown=RAISE)
 @blp.response(202, RedeliveredSchema)
 @_problems(401, 403, 404, 422, 429, 503)
 def redeliver_failed(
