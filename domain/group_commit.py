@@ -111,7 +111,10 @@ class GroupCommitter:
         return None
 
     def _insert(self, events: Sequence[Any], receipts: Sequence[Receipt]) -> Positions:
-        recordings = self._application.save(*events, receipts=list(receipts))
+        # The event store's `put`, not `Application.save`: given events rather than
+        # aggregates, save only adds a runtime Protocol check per event (a tenth of a batch
+        # import's CPU on Python 3.11); the Ledger takes no snapshots and has no save hooks.
+        recordings = self._application.events.put(events, receipts=list(receipts))
         return {
             (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
             for r in recordings
