@@ -1,6 +1,6 @@
 """Capacity plan: where each limit of a deployment is reached, from the measured figures.
 
-Usage: python bench/capacity.py [--ingest 1465] [--projector 3386] [--report-ms 3.6] ...
+Usage: python bench/capacity.py [--ingest 893] [--projector 5789] [--report-ms 2.6] ...
 
 Not a measurement: a calculation over the single-node figures of docs/benchmarks.md (pass
 newer ones as options), printing for rising sustained event rates how many API pods, database
@@ -96,10 +96,10 @@ def plan(rate: float, f: Figures) -> Plan:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ingest", type=float, default=1_465.0)
-    parser.add_argument("--batch", type=float, default=10_728.0)
-    parser.add_argument("--projector", type=float, default=3_386.0)
-    parser.add_argument("--report-ms", type=float, default=3.6)
+    parser.add_argument("--ingest", type=float, default=893.0)
+    parser.add_argument("--batch", type=float, default=7_431.0)
+    parser.add_argument("--projector", type=float, default=5_789.0)
+    parser.add_argument("--report-ms", type=float, default=2.6)
     parser.add_argument("--primary-commits", type=float, default=10_000.0)
     parser.add_argument("--max-connections", type=int, default=97)
     parser.add_argument("--workers", type=int, default=2)
