@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -80,24 +80,7 @@ def test_two_projectors_racing_apply_every_event_exactly_once(components: Compon
         Projector(ledger.recorder, ledger.mapper, components.views, batch_size=size)
         for size in (3, 7)
     ]
-    barrier = threading.Barrier(len(projectors))
-    errors: list[BaseException] = []
-
-    def run(projector: Projector) -> None:
-        barrier.wait()
-        try:
-            while projector.position() < ledger.head_position():
-                projector.step()
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(p,)) for p in projectors]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
-    assert errors == []
+    assert race(projectors, Projector.step, ledger.head_position()) == []
     ann = SubjectKey(tenant, "promiser", "ann")
     ben = SubjectKey(tenant, "promiser", "ben")
     reports = [components.reader.report(k, now=NOW) for k in (ann, ben)]
@@ -122,14 +105,27 @@ def test_pipelined_projectors_racing_end_with_the_views_of_one(
         Projector(ledger.recorder, ledger.mapper, components.views, batch_size=size, pipelined=True)
         for size in (3, 7)
     ]
+    assert race(projectors, Projector.catch_up, ledger.head_position()) == []
+    keys = components.views.tenant_subjects(tenant)
+    assert keys == reference.store.tenant_subjects(tenant)
+    for key in keys:
+        actual = components.reader.report(key, now=NOW)
+        assert_same(as_shown(actual), as_shown(reference.reader.report(key, now=NOW)), str(key))
+    reference.close()
+
+
+def race(
+    projectors: list[Projector], advance: Callable[[Projector], object], head: int
+) -> list[BaseException]:
+    """Start the projectors at once, each advancing until the views reach `head`; the errors."""
     barrier = threading.Barrier(len(projectors))
     errors: list[BaseException] = []
 
     def run(projector: Projector) -> None:
         barrier.wait()
         try:
-            while projector.position() < ledger.head_position():
-                projector.catch_up()
+            while projector.position() < head:
+                advance(projector)
         except BaseException as error:
             errors.append(error)
 
@@ -138,11 +134,4 @@ def test_pipelined_projectors_racing_end_with_the_views_of_one(
         thread.start()
     for thread in threads:
         thread.join(60)
-
-    assert errors == []
-    keys = components.views.tenant_subjects(tenant)
-    assert keys == reference.store.tenant_subjects(tenant)
-    for key in keys:
-        actual = components.reader.report(key, now=NOW)
-        assert_same(as_shown(actual), as_shown(reference.reader.report(key, now=NOW)), str(key))
-    reference.close()
+    return errors

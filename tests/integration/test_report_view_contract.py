@@ -430,8 +430,12 @@ def test_current_rows_are_what_a_current_report_reads_of_the_subject_and_nothing
     changes.subjects[key] = subject
     ben = SubjectKey(ACME, "promiser", "ben")
     changes.subjects[ben] = SubjectRow(ben, 9)
-    for monday in (MONDAY - WEEK, MONDAY, MONDAY + WEEK, MONDAY + 2 * WEEK):
-        changes.weeks[(key, monday)] = week(key, monday)
+    for n, monday in enumerate((MONDAY - WEEK, MONDAY, MONDAY + WEEK, MONDAY + 2 * WEEK)):
+        # Every field different, so a column read into the wrong one shows.
+        bucket = WeekBucket(
+            n, n + 1, n + 2, n + 3, n + 4, DecayedSums(T0 + n * hour, n + 0.5, 7.25)
+        )
+        changes.weeks[(key, monday)] = WeekRow(key, monday, bucket)
     changes.people[ANN_ID] = person("Europe/Berlin")
     changes.people[ident(ACME, "person", "ben")] = person("Asia/Tokyo", "ben")
     changes.tenants[ACME_ID] = tenant_row(ScoringPolicy(broken_weight=3.0))
@@ -451,6 +455,7 @@ def test_current_rows_are_what_a_current_report_reads_of_the_subject_and_nothing
     assert rows.open_promises == store.subject_promises(key, status="open")
     assert [p.key for p in rows.open_promises] == still_open
     assert [r.week for r in rows.weeks] == [MONDAY, MONDAY + WEEK]
+    assert rows.weeks == [changes.weeks[(key, MONDAY)], changes.weeks[(key, MONDAY + WEEK)]]
     assert rows.recent == store.subject_outcome_counts(key, T0 + hour, T0 + 4 * hour)
     assert rows.recent == {OutcomeKind.KEPT: len(store.subject_outcomes(key, since=T0 + hour))}
 
