@@ -225,6 +225,12 @@ _SUBJECT_FILTERS: Final = {
     "category": SQL("tenant = %s AND promiser = %s AND category = %s"),
 }
 _Read = tuple[bytes, list[Any]]  # a statement composed once, and its arguments
+# Where the person's, the tenant's and the JSON columns start in a current report's row.
+_CURRENT_AT: Final = (
+    len(SUBJECTS.columns),
+    len(SUBJECTS.columns) + len(PEOPLE.columns),
+    len(SUBJECTS.columns) + len(PEOPLE.columns) + len(TENANTS.columns),
+)
 
 
 class PostgresReportViewStore(ReportViewStore):
@@ -477,8 +483,7 @@ class PostgresReportViewStore(ReportViewStore):
         if row is None:  # the statement always returns its one row
             msg = "the current report statement returned no row"
             raise RuntimeError(msg)
-        subject, person_at = len(SUBJECTS.columns), len(SUBJECTS.columns) + len(PEOPLE.columns)
-        tenant_at = person_at + len(TENANTS.columns)
+        subject, person_at, tenant_at = _CURRENT_AT
         promises, week_rows, counts = row[tenant_at:]
         return CurrentRows(
             subject=None if row[0] is None else _subject_row(row[:subject]),
