@@ -33,37 +33,19 @@ from projections.views import (
     TenantRow,
     ViewChanges,
     WeekRow,
+    subject_keys,
 )
 
 Weights = tuple[float, float] | None  # an outcome's credit and mass; None if it does not score
 
 
-class SubjectTally:
-    """A subject's figures, changed in place while batches apply: counts, sums and streak.
+class _OutcomeTally:
+    """Outcome counts by kind and decayed sums, changed in place: what a subject and a week
+    count alike."""
 
-    Kept in the cache between batches (with the row last frozen from it), so the next batch
-    goes on with it instead of building it again from the row.
-    """
+    __slots__ = ("counts", "sums")
 
-    __slots__ = (
-        "changed",
-        "counts",
-        "fold",
-        "key",
-        "made",
-        "position",
-        "renegotiated",
-        "row",
-        "streak",
-        "sums",
-        "window",
-    )
-
-    def __init__(self, row: SubjectRow, window: StreakWindow | None = None) -> None:
-        self.row = row
-        self.key = row.key
-        self.made = row.made
-        self.renegotiated = row.renegotiated
+    def __init__(self, row: SubjectRow | WeekBucket) -> None:
         self.counts = {
             OutcomeKind.KEPT: row.kept,
             OutcomeKind.KEPT_LATE: row.kept_late,
@@ -72,12 +54,6 @@ class SubjectTally:
             OutcomeKind.RELEASED: row.released,
         }
         self.sums = RunningSums(row.sums)
-        self.streak = row.streak
-        self.fold: StreakFold | None = None  # the streak going on from `streak`, once appended
-        self.position = row.position
-        self.changed = False
-        # The subject's history since a checkpoint, if kept; None: a replay reads it all.
-        self.window = window
 
     def count(
         self, outcome: ScoredOutcome, step: int, weights: Weights, half_life: timedelta
@@ -87,6 +63,50 @@ class SubjectTally:
         if weights is not None:
             change = self.sums.add if step > 0 else self.sums.remove
             change(outcome.at, *weights, half_life)
+
+    def _counted(self) -> dict[str, int]:
+        """The counts as the rows' fields."""
+        counts = self.counts
+        return {
+            "kept": counts[OutcomeKind.KEPT],
+            "kept_late": counts[OutcomeKind.KEPT_LATE],
+            "broken": counts[OutcomeKind.BROKEN],
+            "lapsed": counts[OutcomeKind.LAPSED],
+            "released": counts[OutcomeKind.RELEASED],
+        }
+
+
+class SubjectTally(_OutcomeTally):
+    """A subject's figures, changed in place while batches apply: counts, sums and streak.
+
+    Kept in the cache between batches (with the row last frozen from it), so the next batch
+    goes on with it instead of building it again from the row.
+    """
+
+    __slots__ = (
+        "changed",
+        "fold",
+        "key",
+        "made",
+        "position",
+        "renegotiated",
+        "row",
+        "streak",
+        "window",
+    )
+
+    def __init__(self, row: SubjectRow, window: StreakWindow | None = None) -> None:
+        super().__init__(row)
+        self.row = row
+        self.key = row.key
+        self.made = row.made
+        self.renegotiated = row.renegotiated
+        self.streak = row.streak
+        self.fold: StreakFold | None = None  # the streak going on from `streak`, once appended
+        self.position = row.position
+        self.changed = False
+        # The subject's history since a checkpoint, if kept; None: a replay reads it all.
+        self.window = window
 
     def last_outcome(self) -> tuple[datetime | None, int]:
         """The (outcome time, recording order) of the last outcome in the streak."""
@@ -109,15 +129,10 @@ class SubjectTally:
         if not self.changed:
             return self.row
         self.changed = False
-        counts = self.counts
         self.row = SubjectRow(
             self.key,
             made=self.made,
-            kept=counts[OutcomeKind.KEPT],
-            kept_late=counts[OutcomeKind.KEPT_LATE],
-            broken=counts[OutcomeKind.BROKEN],
-            lapsed=counts[OutcomeKind.LAPSED],
-            released=counts[OutcomeKind.RELEASED],
+            **self._counted(),
             renegotiated=self.renegotiated,
             sums=self.sums.frozen(),
             streak=self.streak if self.fold is None else self.fold.state(),
@@ -127,49 +142,30 @@ class SubjectTally:
         return self.row
 
 
-class WeekTally:
+class WeekTally(_OutcomeTally):
     """One subject's week, changed in place while batches apply: counts and sums (kept in
     the cache between batches, as `SubjectTally`)."""
 
-    __slots__ = ("bucket", "changed", "counts", "sums")
+    __slots__ = ("bucket", "changed")
 
     def __init__(self, bucket: WeekBucket | None = None) -> None:
+        super().__init__(bucket or WeekBucket())
         self.bucket = bucket
         self.changed = bucket is None  # a new row is written, even if nothing counts in it
-        b = bucket or WeekBucket()
-        self.counts = {
-            OutcomeKind.KEPT: b.kept,
-            OutcomeKind.KEPT_LATE: b.kept_late,
-            OutcomeKind.BROKEN: b.broken,
-            OutcomeKind.LAPSED: b.lapsed,
-            OutcomeKind.RELEASED: b.released,
-        }
-        self.sums = RunningSums(b.sums)
 
     def count(
         self, outcome: ScoredOutcome, step: int, weights: Weights, half_life: timedelta
     ) -> None:
         """Count `outcome` in (`step` 1) or take it out again (`step` -1), as `WeekBucket`."""
         self.changed = True
-        self.counts[outcome.kind] += step
-        if weights is not None:
-            change = self.sums.add if step > 0 else self.sums.remove
-            change(outcome.at, *weights, half_life)
+        super().count(outcome, step, weights, half_life)
 
     def frozen(self) -> WeekBucket:
         """The week's bucket as the batch leaves it; unchanged from then on."""
         if self.bucket is not None and not self.changed:
             return self.bucket
         self.changed = False
-        counts = self.counts
-        self.bucket = WeekBucket(
-            kept=counts[OutcomeKind.KEPT],
-            kept_late=counts[OutcomeKind.KEPT_LATE],
-            broken=counts[OutcomeKind.BROKEN],
-            lapsed=counts[OutcomeKind.LAPSED],
-            released=counts[OutcomeKind.RELEASED],
-            sums=self.sums.frozen(),
-        )
+        self.bucket = WeekBucket(**self._counted(), sums=self.sums.frozen())
         return self.bucket
 
 
@@ -349,7 +345,8 @@ class ReportBatch:
                 (
                     r
                     for r in rows[(key.tenant, key.person)].values()
-                    if r.replaced_at is None and _matches(key, r)
+                    if r.replaced_at is None
+                    and key in subject_keys(r.tenant, r.promiser, r.promisee, r.category)
                 ),
                 key=lambda r: (r.at, r.position),
             )
@@ -394,13 +391,3 @@ def person_uuid(tenant: str, person: str) -> UUID:
 def tenant_uuid(tenant: str) -> UUID:
     """`tenant_id`, cached for the same reason."""
     return tenant_id(tenant)
-
-
-def _matches(key: SubjectKey, row: OutcomeRow | PromiseRow) -> bool:
-    if row.tenant != key.tenant or row.promiser != key.person:
-        return False
-    if key.kind == "pair":
-        return row.promisee == key.other
-    if key.kind == "category":
-        return row.category == key.other
-    return True
