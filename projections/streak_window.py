@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from projections.scoring import ScoredOutcome
-from projections.streaks import StreakState
+from projections.streaks import StreakFold, StreakState
 
 HORIZON: Final = timedelta(days=7)
 """How far before the last outcome a replay moves the checkpoint: later reports than this
@@ -88,13 +88,9 @@ class StreakWindow:
         recent = self.recent
         if not recent:
             return self.checkpoint
-        fold = self.checkpoint.folding()
         horizon = recent[-1].at - HORIZON
         done = max(bisect.bisect_left(recent, horizon, key=_at), len(recent) - MOST_RECENT)
-        for outcome in recent[:done]:
-            fold.add(outcome, tz)
-        self.checkpoint = fold.state()
-        del recent[:done]
+        fold = self._checkpoint_after(done, tz)
         for outcome in recent:
             fold.add(outcome, tz)
         return fold.state()
@@ -109,9 +105,13 @@ class StreakWindow:
         recent = self.recent
         if len(recent) <= MOST_RECENT:
             return
-        done = len(recent) - MOST_RECENT // 2
+        self._checkpoint_after(len(recent) - MOST_RECENT // 2, tz)
+
+    def _checkpoint_after(self, done: int, tz: str) -> StreakFold:
+        """Fold the first `done` recent outcomes into the checkpoint; the fold, to go on with."""
         fold = self.checkpoint.folding()
-        for outcome in recent[:done]:
+        for outcome in self.recent[:done]:
             fold.add(outcome, tz)
         self.checkpoint = fold.state()
-        del recent[:done]
+        del self.recent[:done]
+        return fold
