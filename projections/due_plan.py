@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from domain.person import QuietHours
 from domain.policy import DEFAULT_FOLLOW_UP_AFTER, DEFAULT_REMINDERS
+from projections.calendar import DEFAULT_TIMEZONE
 
 MAX_MESSAGE_ID: Final = 128
 JUST_BEFORE: Final = timedelta(minutes=1)
@@ -55,7 +56,7 @@ class DuePerson:
     aggregate_id: str
     tenant: str
     person: str
-    timezone: str = "UTC"
+    timezone: str = DEFAULT_TIMEZONE
     quiet_hours: QuietHours | None = None
 
 
@@ -88,7 +89,7 @@ def plan(
         return []
     due_at = promise.due_at
     quiet = person.quiet_hours if person is not None else None
-    zone = ZoneInfo(person.timezone if person is not None else "UTC")
+    zone = ZoneInfo(person.timezone if person is not None else DEFAULT_TIMEZONE)
     items = []
     for lead in promise.reminders or DEFAULT_REMINDERS:
         nominal = due_at - lead

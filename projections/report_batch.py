@@ -16,7 +16,6 @@ from uuid import UUID
 
 from domain.identity import person_id, tenant_id
 from domain.policy import ScoringPolicy
-from projections.calendar import DEFAULT_TIMEZONE
 from projections.report_cache import MISSING, ReportCache
 from projections.scoring import OutcomeKind, RunningSums, ScoredOutcome
 from projections.streak_window import StreakWindow
@@ -33,7 +32,9 @@ from projections.views import (
     TenantRow,
     ViewChanges,
     WeekRow,
+    policy_of,
     subject_keys,
+    timezone_of,
 )
 
 Weights = tuple[float, float] | None  # an outcome's credit and mass; None if it does not score
@@ -306,12 +307,10 @@ class ReportBatch:
         self.weeks[(key, week)] = tally
 
     def timezone(self, tenant: str, person: str) -> str:
-        row = self.people.get(person_uuid(tenant, person))
-        return row.timezone if row is not None else DEFAULT_TIMEZONE
+        return timezone_of(self.people.get(person_uuid(tenant, person)))
 
     def policy(self, tenant: str) -> ScoringPolicy:
-        row = self.tenants.get(tenant_uuid(tenant))
-        return row.policy if row is not None else ScoringPolicy()
+        return policy_of(self.tenants.get(tenant_uuid(tenant)))
 
     def put_person(self, row: PersonRow) -> None:
         self.people[row.aggregate_id] = row

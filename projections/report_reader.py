@@ -8,7 +8,7 @@ from typing import Final
 
 from domain.identity import person_id, tenant_id
 from domain.policy import ScoringPolicy
-from projections.calendar import DEFAULT_TIMEZONE, WEEK, day_start_instant
+from projections.calendar import WEEK, day_start_instant
 from projections.scoring import (
     DecayedSums,
     OutcomeKind,
@@ -26,6 +26,8 @@ from projections.views import (
     ReportViewStore,
     SubjectKey,
     SubjectRow,
+    policy_of,
+    timezone_of,
 )
 
 DEFAULT_WEEKS: Final = 12
@@ -77,11 +79,9 @@ class ReportReader:
 
     def context(self, tenant: str, person: str) -> tuple[str, ScoringPolicy]:
         """The person's time zone and the tenant's scoring policy."""
-        people = self.store.people([person_id(tenant, person)])
-        tenants = self.store.tenants([tenant_id(tenant)])
-        timezone = next(iter(people.values())).timezone if people else DEFAULT_TIMEZONE
-        policy = next(iter(tenants.values())).policy if tenants else ScoringPolicy()
-        return timezone, policy
+        person_key, tenant_key = person_id(tenant, person), tenant_id(tenant)
+        timezone = timezone_of(self.store.people([person_key]).get(person_key))
+        return timezone, policy_of(self.store.tenants([tenant_key]).get(tenant_key))
 
     def report(
         self,
@@ -117,10 +117,8 @@ class ReportReader:
 
     def _current(self, rows: CurrentRows, row: SubjectRow, when: datetime, weeks: int) -> Report:
         """The current report, from the subject row's running totals and a few week rows."""
-        timezone = rows.person.timezone if rows.person is not None else DEFAULT_TIMEZONE
-        policy = rows.tenant.policy if rows.tenant is not None else ScoringPolicy()
-        promises = [p for p in rows.open_promises if p.made_at <= when]
-        open_ = tuple(promises)
+        timezone, policy = timezone_of(rows.person), policy_of(rows.tenant)
+        open_ = tuple(p for p in rows.open_promises if p.made_at <= when)
         overdue = tuple(p for p in open_ if p.due_at is not None and p.due_at < when)
         half_life = policy.half_life
         k, n = row.sums.at(when, half_life) if row.sums.t_ref is not None else (0.0, 0.0)

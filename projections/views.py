@@ -17,6 +17,7 @@ from typing import Final, NamedTuple
 from uuid import UUID
 
 from domain.policy import ScoringPolicy
+from projections.calendar import DEFAULT_TIMEZONE
 from projections.scoring import DecayedSums, OutcomeKind
 from projections.streaks import StreakState
 from projections.trend import WeekBucket
@@ -110,12 +111,12 @@ class WeekRow:
 
 @dataclass(frozen=True)
 class PersonRow:
-    """A person's id within their tenant and their time zone (default UTC)."""
+    """A person's id within their tenant and their time zone."""
 
     aggregate_id: UUID
     tenant: str
     person: str
-    timezone: str = "UTC"
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,16 @@ class TenantRow:
     aggregate_id: UUID
     name: str
     policy: ScoringPolicy = field(default_factory=ScoringPolicy)
+
+
+def timezone_of(person: PersonRow | None) -> str:
+    """A person's time zone; the default for one without a row (who never set one)."""
+    return DEFAULT_TIMEZONE if person is None else person.timezone
+
+
+def policy_of(tenant: TenantRow | None) -> ScoringPolicy:
+    """A tenant's scoring policy; the default for one without a row."""
+    return ScoringPolicy() if tenant is None else tenant.policy
 
 
 @dataclass
