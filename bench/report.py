@@ -37,6 +37,7 @@ from domain.application import Ledger
 from domain.credentials import Scope
 from domain.promise import PromiseTerms
 from projections.projector import Progress
+from projections.report_postgres import PostgresReportViewStore
 from service.bootstrap import bootstrap
 from service.migration import migrate
 from service.settings import Database, Settings
@@ -133,7 +134,9 @@ def issue_key(settings: Settings) -> str:
 
 
 def project(settings: Settings) -> None:
-    """Run the projector to the head; prints the time it took."""
+    """Run the projector to the head, printing the time it took; then gather the views'
+    planner statistics, as autovacuum does soon after a bulk load (this machine's test server
+    runs with autovacuum off)."""
     components = bootstrap(settings)
     last = [time.perf_counter()]
 
@@ -151,17 +154,10 @@ def project(settings: Settings) -> None:
             f"({applied / max(seconds, 1e-9):,.0f} events/s)",
             flush=True,
         )
+        assert isinstance(components.views, PostgresReportViewStore)
+        components.views.analyze()
     finally:
         components.close()
-
-
-def analyze(admin: psycopg.Connection[tuple[str]], schema: str) -> None:
-    """Gather planner statistics, as autovacuum does soon after a bulk load (this machine's
-    test server runs with autovacuum off): without them the report's reads pick the wrong
-    index on a large store."""
-    tables = admin.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", [schema])
-    for (table,) in tables.fetchall():
-        admin.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, table)))
 
 
 def ms(values: list[float], q: int) -> float:
@@ -239,7 +235,6 @@ def main() -> None:
             migrate(settings)
             api_key = fill(settings, args.events)
             project(settings)
-            analyze(admin, schema)
         else:
             api_key = issue_key(Settings(database_url=url))
         if args.keep:
