@@ -82,22 +82,18 @@ class Projector:
 
     def step(self) -> int:
         """Apply and write the next batch, if any; returns how many events it held."""
-        with _collector_paused():
-            previous = self.position()
-            notifications = self._read(previous)
-            if not notifications:
-                return 0
-            batch = self._apply(previous, notifications, settle=_nothing)
-            try:
-                self._write(batch)
-            except IntegrityError:
-                self.projection.forget()
-                logger.warning("batch ending at %s already applied elsewhere", batch.position)
-                return 0
-            except BaseException:
-                self.projection.forget()
-                raise
-        return batch.events
+        applied = 0
+
+        def written(batch: _Batch) -> None:
+            nonlocal applied
+            applied = batch.events
+
+        try:
+            with self._pipeline(written, threaded=False) as pipeline:
+                pipeline.advance()
+        except IntegrityError as error:
+            logger.warning("batch not written: %s (another projector?)", error)
+        return applied
 
     def catch_up(self, on_batch: Callable[[Progress], None] | None = None) -> int:
         """Apply batches until the log's head; returns how many events were applied."""
@@ -182,8 +178,12 @@ class Projector:
         self.store.write(batch.changes, batch.position, self.view, previous=batch.previous)
 
     @contextmanager
-    def _pipeline(self, written: Callable[[_Batch], None]) -> Iterator[_Pipeline]:
-        pipeline = _Pipeline(self, written)
+    def _pipeline(
+        self, written: Callable[[_Batch], None], *, threaded: bool | None = None
+    ) -> Iterator[_Pipeline]:
+        """Batches from the stored position on, in threads of their own if `threaded`
+        (default: if the projector is `pipelined`); on any failure the kept rows are dropped."""
+        pipeline = _Pipeline(self, written, self.pipelined if threaded is None else threaded)
         try:
             with _collector_paused():
                 yield pipeline
@@ -197,14 +197,16 @@ class Projector:
 
 class _Pipeline:
     """Batches from the views' stored position on, each written (in the background if
-    `pipelined`) once the one before is stored; `written` is told of each in order."""
+    `threaded`) once the one before is stored; `written` is told of each in order."""
 
-    def __init__(self, projector: Projector, written: Callable[[_Batch], None]) -> None:
+    def __init__(
+        self, projector: Projector, written: Callable[[_Batch], None], threaded: bool
+    ) -> None:
         self._projector = projector
         self._written = written
         self._previous = projector.position()
-        self._writer = ThreadPoolExecutor(1, "troth-view-writer") if projector.pipelined else None
-        self._reader = ThreadPoolExecutor(1, "troth-log-reader") if projector.pipelined else None
+        self._writer = ThreadPoolExecutor(1, "troth-view-writer") if threaded else None
+        self._reader = ThreadPoolExecutor(1, "troth-log-reader") if threaded else None
         self._pending: tuple[_Batch, Future[None]] | None = None
         self._next_page: Future[Sequence[Notification]] | None = None
 
@@ -260,10 +262,6 @@ class _Pipeline:
         for pool in (self._writer, self._reader):
             if pool is not None:
                 pool.shutdown()
-
-
-def _nothing() -> None:
-    return None
 
 
 @contextmanager
