@@ -34,6 +34,7 @@ PROMISES: Final = 50_000
 SUBJECTS: Final = 50_000
 WEEKS: Final = 100_000
 PEOPLE: Final = 50_000
+TENANTS: Final = 50_000
 
 
 class Recent(Generic[K, V]):
@@ -100,7 +101,7 @@ class ReportCache:
         self.subjects: Recent[SubjectKey, SubjectTally | None] = Recent(SUBJECTS)
         self.weeks: Recent[tuple[SubjectKey, date], WeekTally | None] = Recent(WEEKS)
         self.people: Recent[UUID, PersonRow] = Recent(PEOPLE)
-        self.tenants: Recent[UUID, TenantRow] = Recent(PEOPLE)
+        self.tenants: Recent[UUID, TenantRow] = Recent(TENANTS)
         # Subjects all of whose week rows are kept: new since the cache was last cleared, and
         # none of their weeks forgotten since. A week of theirs that is not kept is not stored.
         self.complete_weeks: set[SubjectKey] = set()
