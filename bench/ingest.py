@@ -1,12 +1,15 @@
 """Ingestion throughput: signed webhooks into Troth on PostgreSQL, next to a bare Flask app.
 
-Usage: python bench/ingest.py [--seconds 10] [--postgres URL] [--workers 2] [--threads 32]
+Usage: python bench/ingest.py [--seconds 10] [--postgres URL] [--workers 2]
+                              [--worker-class gthread --threads 32]
 
-Starts `troth api` (gunicorn, gthread workers) on a fresh PostgreSQL schema and, in the same
-run, `bench/bare_app.py` under the same gunicorn settings (it parses the same JSON and answers
-202). Both get the same closed-loop load of distinct signed `promise.made` deliveries for the
-same duration; prints both rates and their ratio. Then posts NDJSON batches of 5,000 lines and
-prints events/s next to the library's own bulk insert rate of as many events.
+Starts Troth's API under `troth api`'s gunicorn configuration (gevent workers) on a fresh
+PostgreSQL schema and, in the same run, `bench/bare_app.py` under the same gunicorn settings (it
+parses the same JSON and answers 202). `--worker-class gthread --threads 32` runs both under
+threads instead, the set-up before gevent. Both get the same closed-loop load of distinct signed
+`promise.made` deliveries for the same duration; prints both rates and their ratio. Then posts
+NDJSON batches of 5,000 lines and prints events/s next to the library's own bulk insert rate of
+as many events.
 """
 
 from __future__ import annotations
@@ -56,16 +59,40 @@ class LibraryStore(Application[UUID]):
     name = Ledger.name
 
 
+def add_server_arguments(parser: argparse.ArgumentParser, threads: int) -> None:
+    """The gunicorn options every HTTP benchmark takes (the same for Troth and the bare app)."""
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--worker-class",
+        default=None,
+        help="gunicorn worker class instead of `troth api`'s own (gevent), e.g. gthread",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=threads, help="threads per worker (gthread only)"
+    )
+
+
+def server_name(args: argparse.Namespace) -> str:
+    """The gunicorn set-up a run used, for its report."""
+    if args.worker_class in (None, "gevent"):
+        return f"gunicorn {args.workers} gevent workers (`troth api`'s settings)"
+    return f"gunicorn {args.workers} {args.worker_class} workers x {args.threads} threads"
+
+
 @contextmanager
-def gunicorn(app: str, port: int, env: dict[str, str], workers: int, threads: int) -> Iterator[str]:
+def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace) -> Iterator[str]:
+    """`app` under `troth api`'s gunicorn configuration (`service/web_server.py`), or the
+    worker class `args` names instead."""
+    options = [f"--workers={args.workers}"]
+    if args.worker_class is not None:
+        options += [f"--worker-class={args.worker_class}", f"--threads={args.threads}"]
     process = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
             app,
+            "--config=python:service.web_server",
             f"--bind=127.0.0.1:{port}",
-            f"--workers={workers}",
-            f"--threads={threads}",
-            "--worker-class=gthread",
+            *options,
             "--log-level=warning",
         ],
         cwd=ROOT,
@@ -141,8 +168,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--postgres", default="postgresql://root@127.0.0.1:5432/test")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=32)
+    add_server_arguments(parser, threads=32)
     parser.add_argument("--batches", type=int, default=10)
     args = parser.parse_args()
 
@@ -160,21 +186,15 @@ def main() -> None:
         env = {
             "TROTH_DATABASE_URL": url,
             "TROTH_RATE_LIMIT": "1000000/second",
-            "TROTH_WEB_WORKERS": str(args.workers),
-            "TROTH_WEB_THREADS": str(args.threads),
         }
         count = int(args.seconds * 6000)
         bare_requests = signed_requests("bench", tenant.webhook_secret, count, "bare")
         troth_requests = signed_requests("bench", tenant.webhook_secret, count, "troth")
         load = {"seconds": args.seconds, "processes": 2, "threads": 16}
-        with gunicorn(
-            "bench.bare_app:create_app()", free_port(), {}, args.workers, args.threads
-        ) as url_b:
+        with gunicorn("bench.bare_app:create_app()", free_port(), {}, args) as url_b:
             run_load(url_b, bare_requests[:200], seconds=2)
             bare = run_load(url_b, bare_requests[200:], **load)
-        with gunicorn(
-            "service.app:create_app()", free_port(), env, args.workers, args.threads
-        ) as url_t:
+        with gunicorn("service.app:create_app()", free_port(), env, args) as url_t:
             run_load(url_t, troth_requests[:200], seconds=5)
             troth = run_load(url_t, troth_requests[200:], **load)
 
@@ -195,6 +215,7 @@ def main() -> None:
             batch_rate = args.batches * batch_lines / (time.perf_counter() - started)
         baseline_bulk = bulk_baseline(settings, args.batches * batch_lines)
 
+        print(f"{server_name(args)}, same machine (2 cores)")
         print(f"bare Flask (baseline): {bare.rate:8.0f} req/s  statuses {bare.statuses}")
         print(
             f"troth ingest:          {troth.rate:8.0f} req/s  statuses {troth.statuses}  "

@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from bench.ingest import BIN, ROOT, gunicorn
+from bench.ingest import BIN, ROOT, add_server_arguments, gunicorn, server_name
 from bench.report import free_port
 from bench.stores import DEFAULT_POSTGRES, postgres_store
 from domain.application import Ledger
@@ -168,7 +168,7 @@ def run(settings: Settings, url: str, args: argparse.Namespace) -> None:
     statuses: dict[int, int] = {}
     with (
         projector(url),
-        gunicorn("service.app:create_app()", free_port(), env, args.workers, args.threads) as base,
+        gunicorn("service.app:create_app()", free_port(), env, args) as base,
         Visibility(settings) as views,
         ThreadPoolExecutor(max_workers=8) as readers,
     ):
@@ -206,7 +206,7 @@ def run(settings: Settings, url: str, args: argparse.Namespace) -> None:
             readers.submit(read_after, f"person-{(i // 2) % PEOPLE}", position, answered)
     print(
         f"{args.rate:.0f} events/s for {args.seconds:.0f} s (first {warm_up} untimed); "
-        f"`troth projector` + gunicorn {args.workers} gthread workers x {args.threads} threads "
+        f"`troth projector` + {server_name(args)} "
         f"on the same 2 cores; POST statuses {statuses}"
     )
     print(line("202 -> views hold it (any report shows it)", views.lags))
@@ -221,8 +221,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=20, help="events per second")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    add_server_arguments(parser, threads=4)
     args = parser.parse_args()
     with postgres_store(args.postgres) as settings:
         url = settings.database_url

@@ -2,11 +2,13 @@
 
 Usage: python bench/report.py [--events 1000000] [--seconds 10] [--postgres URL]
                               [--schema NAME] [--keep] [--connections 4]
+                              [--worker-class gthread --threads 4]
 
 Fills a fresh PostgreSQL schema with `--events` events (default 1,000,000): thousands of people
 with short histories, one person (`long`) with 100,000 outcomes over four years and one
 (`short`) with 100, all in one tenant. Runs the projector to the head (timed), then starts
-gunicorn serving `service.app:create_app()` and, under the same gunicorn settings,
+gunicorn serving `service.app:create_app()` with `troth api`'s configuration (gevent workers)
+and, under the same gunicorn settings,
 `bench/bare_app.py` (a GET that answers a fixed JSON body with no database). Each gets the same
 closed-loop keep-alive load of GET requests for the same duration: the bare endpoint, then the
 report of `short`, then the report of `long`. Prints p50/p90/p99, mean and req/s side by side,
@@ -30,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from bench.history import Step, break_, keep, make, move, record
-from bench.ingest import gunicorn
+from bench.ingest import add_server_arguments, gunicorn, server_name
 from bench.load import LoadResult, Request, run_load
 from bench.stores import DEFAULT_POSTGRES
 from domain.application import Ledger
@@ -190,19 +192,15 @@ def serve_and_measure(url: str, api_key: str, args: argparse.Namespace) -> None:
     report = f"/v1/tenants/{TENANT}/people/{{}}/report"
     results: list[tuple[str, LoadResult]] = []
     for _ in range(args.rounds):
-        with gunicorn(
-            "bench.bare_app:create_app()", free_port(), {}, args.workers, args.threads
-        ) as base:
+        with gunicorn("bench.bare_app:create_app()", free_port(), {}, args) as base:
             results.append(("bare Flask GET (baseline)", measure(base, "/report", {}, args)))
-        with gunicorn(
-            "service.app:create_app()", free_port(), env, args.workers, args.threads
-        ) as base:
+        with gunicorn("service.app:create_app()", free_port(), env, args) as base:
             for person, outcomes in (SHORT, LONG):
                 name = f"troth report, {outcomes:,} outcomes"
                 results.append((name, measure(base, report.format(person), auth, args)))
     print(
-        f"{args.connections} keep-alive connections, {args.seconds:.0f} s each; gunicorn "
-        f"{args.workers} gthread workers x {args.threads} threads; same machine (2 cores)"
+        f"{args.connections} keep-alive connections, {args.seconds:.0f} s each; "
+        f"{server_name(args)}; same machine (2 cores)"
     )
     for name, result in results:
         print(line(name, result))
@@ -219,8 +217,7 @@ def main() -> None:
     parser.add_argument("--schema", default=None, help="reuse a filled schema (see --keep)")
     parser.add_argument("--keep", action="store_true", help="leave the schema for --schema")
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    add_server_arguments(parser, threads=4)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
 

@@ -98,7 +98,7 @@ class Settings:
     db_connect_timeout: int = 5
     rate_limit: str = "100/second"
     web_workers: int = 2
-    web_threads: int = 32
+    web_connections: int = 100
     read_wait_ms: int = 2000
     scheduler_tick_ms: int = 1000
     occurrence_interval_s: int = 60
@@ -127,7 +127,7 @@ class Settings:
             db_connect_timeout=_int(env, "TROTH_DB_CONNECT_TIMEOUT", 5),
             rate_limit=env.get("TROTH_RATE_LIMIT", "100/second"),
             web_workers=_int(env, "TROTH_WEB_WORKERS", 2),
-            web_threads=_int(env, "TROTH_WEB_THREADS", 32),
+            web_connections=_int(env, "TROTH_WEB_CONNECTIONS", 100),
             read_wait_ms=_int(env, "TROTH_READ_WAIT_MS", 2000),
             scheduler_tick_ms=_int(env, "TROTH_SCHEDULER_TICK_MS", 1000),
             occurrence_interval_s=_int(env, "TROTH_OCCURRENCE_INTERVAL_S", 60),

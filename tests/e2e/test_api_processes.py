@@ -13,8 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from psycopg import sql
 
 from service.settings import Settings
 from tests.servers import (
@@ -52,7 +54,7 @@ def start_api(
     env = troth_env(
         url,
         TROTH_WEB_WORKERS=str(workers),
-        TROTH_WEB_THREADS="4",
+        TROTH_WEB_CONNECTIONS="8",
         TROTH_METRICS_TOKEN=METRICS_TOKEN,
     )
     port = free_port()
@@ -218,3 +220,41 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(
     logged = [json.loads(entry) for entry in (tmp_path / "api.log").read_text().splitlines()]
     loggers = {entry["logger"] for entry in logged}
     assert {"gunicorn.error", "troth.request"} <= loggers
+
+
+def test_a_write_waiting_for_the_database_does_not_hold_up_the_workers_other_requests(
+    migrated: tuple[str, str, str], tmp_path: Path
+) -> None:
+    # One worker, so the write and the read are served by the same process: its requests
+    # must wait for PostgreSQL one at a time without stopping the others (a worker whose
+    # psycopg blocked the whole process would answer nothing until the lock is released).
+    served, process = start_api(*migrated, tmp_path / "api.log", workers=1)
+    database = Settings(database_url=served.url).database
+    try:
+        with psycopg.connect(database.conninfo()) as blocker:
+            blocker.execute(
+                sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(
+                    sql.Identifier(database.schema or "public", "ledger_events")
+                )
+            )
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                write = pool.submit(served.post, "promise.made", made("held"))
+                deadline = time.monotonic() + 20
+                while not _waiting_for_a_lock(blocker):
+                    assert time.monotonic() < deadline, "the write never reached the lock"
+                    time.sleep(0.05)
+                status, _, _ = request(served.base + "/v1/tenants/unknown/promises/x", timeout=10)
+                assert status == 401  # answered while the write still waits
+                assert not write.done()
+                blocker.rollback()  # releases the table
+                assert write.result(timeout=30) == 202
+    finally:
+        assert stop(process) == 0
+
+
+def _waiting_for_a_lock(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> %s",
+        (conn.info.backend_pid,),
+    ).fetchone()
+    return bool(row and row[0])
