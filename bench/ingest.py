@@ -23,7 +23,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +88,9 @@ def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace)
     options = [f"--workers={args.workers}"]
     if args.worker_class is not None:
         options += [f"--worker-class={args.worker_class}", f"--threads={args.threads}"]
+    # The servers log every request to a file, as a deployment's log collector takes them:
+    # a pipe to this terminal fills up when the machine is busy and blocks the workers.
+    log = tempfile.NamedTemporaryFile(prefix="troth-bench-", suffix=".log")  # noqa: SIM115
     process = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
@@ -97,20 +102,28 @@ def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace)
         ],
         cwd=ROOT,
         env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while True:
         try:
             urllib.request.urlopen(base + "/healthz", timeout=1).close()  # noqa: S310
             break
+        except urllib.error.HTTPError:
+            break  # an answer (the bare app has no /healthz): the server is up
         except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                sys.exit(f"{app} did not start:\n{Path(log.name).read_text()[-3000:]}")
             time.sleep(0.2)
     try:
         yield base
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+        log.close()
 
 
 def made_body(key: str, now: datetime) -> bytes:
