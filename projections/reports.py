@@ -17,12 +17,11 @@ from domain.person import Person
 from domain.promise import Promise
 from domain.tenant import Tenant
 from projections.calendar import week_start
-from projections.report_batch import ReportBatch, person_uuid, tenant_uuid
+from projections.report_batch import ReportBatch, Weighed, person_uuid, tenant_uuid
 from projections.report_cache import ReportCache
 from projections.scoring import (
     DecayedSums,
     OutcomeKind,
-    RunningSums,
     ScoredOutcome,
     credit_and_mass,
 )
@@ -271,21 +270,20 @@ class ReportProjection:
         )
         tz = batch.timezone(row.tenant, row.promiser)
         policy = batch.policy(row.tenant)
-        half_life = policy.half_life
         # The same for each of the promise's subjects: worked out once.
         outcome, week = scored(new), week_start(new.at, tz)
-        weights = credit_and_mass(kind, policy)
+        weighed = Weighed.of(kind, new.at, policy)
         if old is not None:
             was, old_week = scored(old), week_start(old.at, tz)
-            old_weights = credit_and_mass(old.kind, policy)
+            old_weighed = Weighed.of(old.kind, old.at, policy)
         stale = batch.stale_streaks
         for key in subject_keys(row.tenant, row.promiser, row.promisee, row.category):
             subject = batch.subject(key)
             if old is not None:
-                subject.count(was, -1, old_weights, half_life)
-                batch.week(key, old_week).count(was, -1, old_weights, half_life)
-            subject.count(outcome, 1, weights, half_life)
-            batch.week(key, week).count(outcome, 1, weights, half_life)
+                subject.count(old_weighed, -1)
+                batch.week(key, old_week).count(old_weighed, -1)
+            subject.count(weighed, 1)
+            batch.week(key, week).count(weighed, 1)
             subject.position = position
             window = subject.window
             if key not in stale and old is None and _in_order(subject.last_outcome(), new):
@@ -368,7 +366,7 @@ class ReportProjection:
             for week, bucket in buckets.items():
                 batch.put_week(key, week, bucket)
             subject = batch.subject(key)
-            subject.sums = RunningSums(sums)
+            subject.set_sums(sums)
             subject.window, streak = StreakWindow.of([scored(o) for o in outcomes], tz)
             subject.set_streak(streak)
 
