@@ -134,17 +134,17 @@ class SubjectTally(_OutcomeTally):
         # The subject's history since a checkpoint, if kept; None: a replay reads it all.
         self.window = window
 
-    def last_outcome(self) -> tuple[datetime | None, int]:
-        """The (outcome time, recording order) of the last outcome in the streak."""
-        if self.fold is not None:
-            return self.fold.last_at, self.fold.last_order
-        return self.streak.last_at, self.streak.last_order
+    def follows(self, at: datetime, order: int) -> bool:
+        """Whether an outcome at `at` (recorded at `order`) is at or after the streak's last."""
+        last = self.streak if self.fold is None else self.fold
+        return last.last_at is None or (at, order) >= (last.last_at, last.last_order)
 
-    def append(self, outcome: ScoredOutcome, tz: str) -> None:
-        """Fold an outcome at or after every other into the streak."""
+    def append(self, outcome: ScoredOutcome, at: datetime, week: date) -> None:
+        """Fold an outcome at or after every other into the streak (at `at`, its UTC instant,
+        in the local `week`)."""
         if self.fold is None:
             self.fold = self.streak.folding()
-        self.fold.add(outcome, tz)
+        self.fold.add_at(outcome.kind, at, outcome.order, week)
 
     def set_streak(self, streak: StreakState) -> None:
         """Replace the streak (by a replay)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date
 from typing import Any, Final
 from uuid import UUID
 
@@ -271,7 +271,7 @@ class ReportProjection:
         tz = batch.timezone(row.tenant, row.promiser)
         policy = batch.policy(row.tenant)
         # The same for each of the promise's subjects: worked out once.
-        outcome, week = scored(new), week_start(new.at, tz)
+        outcome, at, week = scored(new), new.at.astimezone(UTC), week_start(new.at, tz)
         weighed = Weighed.of(kind, new.at, policy)
         if old is not None:
             was, old_week = scored(old), week_start(old.at, tz)
@@ -286,8 +286,8 @@ class ReportProjection:
             batch.week(key, week).count(weighed, 1)
             subject.position = position
             window = subject.window
-            if key not in stale and old is None and _in_order(subject.last_outcome(), new):
-                subject.append(outcome, tz)
+            if key not in stale and old is None and subject.follows(new.at, position):
+                subject.append(outcome, at, week)
                 if window is not None:
                     window.append(outcome)
                 continue
@@ -369,8 +369,3 @@ class ReportProjection:
             subject.set_sums(sums)
             subject.window, streak = StreakWindow.of([scored(o) for o in outcomes], tz)
             subject.set_streak(streak)
-
-
-def _in_order(last: tuple[Any, int], outcome: OutcomeRow) -> bool:
-    last_at, last_order = last
-    return last_at is None or (outcome.at, outcome.position) >= (last_at, last_order)

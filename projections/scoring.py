@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from domain.policy import ScoringPolicy
 
@@ -26,12 +27,17 @@ class OutcomeKind(StrEnum):
     @property
     def is_breach(self) -> bool:
         """Broken or lapsed: the outcomes that end a streak."""
-        return self in (OutcomeKind.BROKEN, OutcomeKind.LAPSED)
+        return self in BREACHES
 
     @property
     def is_kept(self) -> bool:
         """Kept, on time or late."""
-        return self in (OutcomeKind.KEPT, OutcomeKind.KEPT_LATE)
+        return self in KEPT
+
+
+# What `is_breach` and `is_kept` ask, for loops over many outcomes (a set lookup, no call).
+BREACHES: Final = frozenset({OutcomeKind.BROKEN, OutcomeKind.LAPSED})
+KEPT: Final = frozenset({OutcomeKind.KEPT, OutcomeKind.KEPT_LATE})
 
 
 @dataclass(frozen=True)
