@@ -17,6 +17,7 @@ from uuid import UUID
 
 from domain.identity import person_id, tenant_id
 from domain.policy import ScoringPolicy
+from projections.frozen import built
 from projections.report_cache import MISSING, ReportCache
 from projections.scoring import (
     DecayedSums,
@@ -156,18 +157,21 @@ class SubjectTally(_OutcomeTally):
             return self.row
         self.changed = False
         kept, kept_late, broken, lapsed, released = self.counts
-        self.row = SubjectRow(
-            self.key,
-            self.made,
-            kept,
-            kept_late,
-            broken,
-            lapsed,
-            released,
-            self.renegotiated,
-            self.frozen_sums(),
-            self.streak if self.fold is None else self.fold.state(),
-            self.position,
+        self.row = built(
+            SubjectRow,
+            {
+                "key": self.key,
+                "made": self.made,
+                "kept": kept,
+                "kept_late": kept_late,
+                "broken": broken,
+                "lapsed": lapsed,
+                "released": released,
+                "renegotiated": self.renegotiated,
+                "sums": self.frozen_sums(),
+                "streak": self.streak if self.fold is None else self.fold.state(),
+                "position": self.position,
+            },
         )
         self.streak = self.row.streak
         return self.row
@@ -201,7 +205,17 @@ class WeekTally(_OutcomeTally):
             return self.bucket
         self.changed = False
         kept, kept_late, broken, lapsed, released = self.counts
-        self.bucket = WeekBucket(kept, kept_late, broken, lapsed, released, self.frozen_sums())
+        self.bucket = built(
+            WeekBucket,
+            {
+                "kept": kept,
+                "kept_late": kept_late,
+                "broken": broken,
+                "lapsed": lapsed,
+                "released": released,
+                "sums": self.frozen_sums(),
+            },
+        )
         return self.bucket
 
 
@@ -396,7 +410,9 @@ class ReportBatch:
                 changes.subjects[key] = subject.frozen()
         for identity, week in self.weeks.items():
             if week is not None and week.changed:
-                changes.weeks[identity] = WeekRow(identity[0], identity[1], week.frozen())
+                changes.weeks[identity] = built(
+                    WeekRow, {"key": identity[0], "week": identity[1], "bucket": week.frozen()}
+                )
         changes.deleted_weeks = self.deleted_weeks - changes.weeks.keys()
 
         cache = self.cache

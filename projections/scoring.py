@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Final
 
 from domain.policy import ScoringPolicy
+from projections.frozen import built
 
 BAND_Z = 1.2816
 """The standard normal quantile of 0.9: the band holds the central 80%."""
@@ -144,7 +145,7 @@ class RunningSums:
 
     def frozen_sums(self) -> DecayedSums:
         """The sums as they stand."""
-        return DecayedSums(self.t_ref, self.k, self.n)
+        return built(DecayedSums, {"t_ref": self.t_ref, "k": self.k, "n": self.n})
 
 
 def _shift(sums: Sums, at: datetime, dk: float, dn: float, half_life: timedelta) -> Sums:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from projections.calendar import WEEK, week_start, whole_local_days
+from projections.frozen import built
 from projections.scoring import BREACHES, KEPT, OutcomeKind, ScoredOutcome
 
 
@@ -230,4 +231,4 @@ class StreakFold:
 
     def state(self) -> StreakState:
         """The frozen state folded so far."""
-        return StreakState(**vars(self))
+        return built(StreakState, vars(self))
