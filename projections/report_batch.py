@@ -11,13 +11,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
+from typing import Final, NamedTuple
 from uuid import UUID
 
 from domain.identity import person_id, tenant_id
 from domain.policy import ScoringPolicy
+from projections.frozen import built
 from projections.report_cache import MISSING, ReportCache
-from projections.scoring import OutcomeKind, RunningSums, ScoredOutcome
+from projections.scoring import (
+    DecayedSums,
+    OutcomeKind,
+    RunningSums,
+    ScoredOutcome,
+    credit_and_mass,
+)
 from projections.streak_window import StreakWindow
 from projections.streaks import StreakFold, StreakState
 from projections.trend import WeekBucket
@@ -37,44 +45,62 @@ from projections.views import (
     timezone_of,
 )
 
-Weights = tuple[float, float] | None  # an outcome's credit and mass; None if it does not score
+# The rows' count fields in order; an outcome's kind counts at its index here.
+_KINDS: Final = (
+    OutcomeKind.KEPT,
+    OutcomeKind.KEPT_LATE,
+    OutcomeKind.BROKEN,
+    OutcomeKind.LAPSED,
+    OutcomeKind.RELEASED,
+)
+_INDEX: Final = {kind: i for i, kind in enumerate(_KINDS)}
 
 
-class _OutcomeTally:
+class Weighed(NamedTuple):
+    """An outcome as the tallies count it, worked out once for every subject and week it
+    counts in (up to six tallies)."""
+
+    slot: int  # its kind's place in `_KINDS`
+    at: datetime
+    change: float  # credit times mass: what it adds to K
+    mass: float | None  # what it adds to N; None if it does not score (released)
+    half_life: float  # the tenant's, in seconds
+
+    @classmethod
+    def of(cls, kind: OutcomeKind, at: datetime, policy: ScoringPolicy) -> Weighed:
+        weights = credit_and_mass(kind, policy)
+        half_life = policy.half_life.total_seconds()
+        if weights is None:
+            return cls(_INDEX[kind], at, 0.0, None, half_life)
+        credit, mass = weights
+        return cls(_INDEX[kind], at, credit * mass, mass, half_life)
+
+
+class _OutcomeTally(RunningSums):
     """Outcome counts by kind and decayed sums, changed in place: what a subject and a week
     count alike."""
 
-    __slots__ = ("counts", "sums")
+    __slots__ = ("counts",)
 
-    def __init__(self, row: SubjectRow | WeekBucket) -> None:
-        self.counts = {
-            OutcomeKind.KEPT: row.kept,
-            OutcomeKind.KEPT_LATE: row.kept_late,
-            OutcomeKind.BROKEN: row.broken,
-            OutcomeKind.LAPSED: row.lapsed,
-            OutcomeKind.RELEASED: row.released,
-        }
-        self.sums = RunningSums(row.sums)
+    def __init__(self, counts: list[int], sums: DecayedSums) -> None:
+        super().__init__(sums)
+        self.counts = counts  # in the order of `_KINDS`
 
-    def count(
-        self, outcome: ScoredOutcome, step: int, weights: Weights, half_life: timedelta
-    ) -> None:
+    def count(self, outcome: Weighed, step: int) -> None:
         """Count `outcome` in (`step` 1) or take it out again (`step` -1)."""
-        self.counts[outcome.kind] += step
-        if weights is not None:
-            change = self.sums.add if step > 0 else self.sums.remove
-            change(outcome.at, *weights, half_life)
+        self.counts[outcome.slot] += step
+        mass = outcome.mass
+        if mass is not None:
+            # Negated after the product, where `DecayedSums.remove` negates the credit before:
+            # the same float either way (rounding is symmetric about zero).
+            if step > 0:
+                self.shift(outcome.at, outcome.change, mass, outcome.half_life)
+            else:
+                self.shift(outcome.at, -outcome.change, -mass, outcome.half_life)
 
-    def _counted(self) -> dict[str, int]:
-        """The counts as the rows' fields."""
-        counts = self.counts
-        return {
-            "kept": counts[OutcomeKind.KEPT],
-            "kept_late": counts[OutcomeKind.KEPT_LATE],
-            "broken": counts[OutcomeKind.BROKEN],
-            "lapsed": counts[OutcomeKind.LAPSED],
-            "released": counts[OutcomeKind.RELEASED],
-        }
+
+def _counts(row: SubjectRow | WeekBucket) -> list[int]:
+    return [row.kept, row.kept_late, row.broken, row.lapsed, row.released]
 
 
 class SubjectTally(_OutcomeTally):
@@ -97,7 +123,7 @@ class SubjectTally(_OutcomeTally):
     )
 
     def __init__(self, row: SubjectRow, window: StreakWindow | None = None) -> None:
-        super().__init__(row)
+        super().__init__(_counts(row), row.sums)
         self.row = row
         self.key = row.key
         self.made = row.made
@@ -109,17 +135,17 @@ class SubjectTally(_OutcomeTally):
         # The subject's history since a checkpoint, if kept; None: a replay reads it all.
         self.window = window
 
-    def last_outcome(self) -> tuple[datetime | None, int]:
-        """The (outcome time, recording order) of the last outcome in the streak."""
-        if self.fold is not None:
-            return self.fold.last_at, self.fold.last_order
-        return self.streak.last_at, self.streak.last_order
+    def follows(self, at: datetime, order: int) -> bool:
+        """Whether an outcome at `at` (recorded at `order`) is at or after the streak's last."""
+        last = self.streak if self.fold is None else self.fold
+        return last.last_at is None or (at, order) >= (last.last_at, last.last_order)
 
-    def append(self, outcome: ScoredOutcome, tz: str) -> None:
-        """Fold an outcome at or after every other into the streak."""
+    def append(self, outcome: ScoredOutcome, at: datetime, week: date) -> None:
+        """Fold an outcome at or after every other into the streak (at `at`, its UTC instant,
+        in the local `week`)."""
         if self.fold is None:
             self.fold = self.streak.folding()
-        self.fold.add(outcome, tz)
+        self.fold.add_at(outcome.kind, at, outcome.order, week)
 
     def set_streak(self, streak: StreakState) -> None:
         """Replace the streak (by a replay)."""
@@ -130,17 +156,28 @@ class SubjectTally(_OutcomeTally):
         if not self.changed:
             return self.row
         self.changed = False
-        self.row = SubjectRow(
-            self.key,
-            made=self.made,
-            **self._counted(),
-            renegotiated=self.renegotiated,
-            sums=self.sums.frozen(),
-            streak=self.streak if self.fold is None else self.fold.state(),
-            position=self.position,
+        kept, kept_late, broken, lapsed, released = self.counts
+        self.row = built(
+            SubjectRow,
+            {
+                "key": self.key,
+                "made": self.made,
+                "kept": kept,
+                "kept_late": kept_late,
+                "broken": broken,
+                "lapsed": lapsed,
+                "released": released,
+                "renegotiated": self.renegotiated,
+                "sums": self.frozen_sums(),
+                "streak": self.streak if self.fold is None else self.fold.state(),
+                "position": self.position,
+            },
         )
         self.streak = self.row.streak
         return self.row
+
+
+_NO_SUMS: Final = DecayedSums()
 
 
 class WeekTally(_OutcomeTally):
@@ -150,23 +187,35 @@ class WeekTally(_OutcomeTally):
     __slots__ = ("bucket", "changed")
 
     def __init__(self, bucket: WeekBucket | None = None) -> None:
-        super().__init__(bucket or WeekBucket())
+        if bucket is None:
+            super().__init__([0, 0, 0, 0, 0], _NO_SUMS)
+        else:
+            super().__init__(_counts(bucket), bucket.sums)
         self.bucket = bucket
         self.changed = bucket is None  # a new row is written, even if nothing counts in it
 
-    def count(
-        self, outcome: ScoredOutcome, step: int, weights: Weights, half_life: timedelta
-    ) -> None:
+    def count(self, outcome: Weighed, step: int) -> None:
         """Count `outcome` in (`step` 1) or take it out again (`step` -1), as `WeekBucket`."""
         self.changed = True
-        super().count(outcome, step, weights, half_life)
+        super().count(outcome, step)
 
     def frozen(self) -> WeekBucket:
         """The week's bucket as the batch leaves it; unchanged from then on."""
         if self.bucket is not None and not self.changed:
             return self.bucket
         self.changed = False
-        self.bucket = WeekBucket(**self._counted(), sums=self.sums.frozen())
+        kept, kept_late, broken, lapsed, released = self.counts
+        self.bucket = built(
+            WeekBucket,
+            {
+                "kept": kept,
+                "kept_late": kept_late,
+                "broken": broken,
+                "lapsed": lapsed,
+                "released": released,
+                "sums": self.frozen_sums(),
+            },
+        )
         return self.bucket
 
 
@@ -361,7 +410,9 @@ class ReportBatch:
                 changes.subjects[key] = subject.frozen()
         for identity, week in self.weeks.items():
             if week is not None and week.changed:
-                changes.weeks[identity] = WeekRow(identity[0], identity[1], week.frozen())
+                changes.weeks[identity] = built(
+                    WeekRow, {"key": identity[0], "week": identity[1], "bucket": week.frozen()}
+                )
         changes.deleted_weeks = self.deleted_weeks - changes.weeks.keys()
 
         cache = self.cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date
 from typing import Any, Final
 from uuid import UUID
 
@@ -17,12 +17,13 @@ from domain.person import Person
 from domain.promise import Promise
 from domain.tenant import Tenant
 from projections.calendar import week_start
-from projections.report_batch import ReportBatch, person_uuid, tenant_uuid
+from projections.frozen import built
+from projections.report_batch import ReportBatch, Weighed, person_uuid, tenant_uuid
 from projections.report_cache import ReportCache
 from projections.scoring import (
+    KEPT,
     DecayedSums,
     OutcomeKind,
-    RunningSums,
     ScoredOutcome,
     credit_and_mass,
 )
@@ -178,20 +179,27 @@ class ReportProjection:
     def _made(self, batch: ReportBatch, event: Any, position: int) -> None:
         if event.originator_id in batch.promises:
             return  # a replayed event: already applied
-        row = PromiseRow(
-            aggregate_id=event.originator_id,
-            tenant=event.tenant,
-            key=event.key,
-            promiser=event.promiser,
-            promisee=event.promisee,
-            category=event.category,
-            title=event.title,
-            status="open",
-            due_at=event.due_at,
-            made_at=event.made_at,
-            made_recorded_at=event.timestamp,
-            renegotiations=0,
-            position=position,
+        row = built(
+            PromiseRow,
+            {
+                "aggregate_id": event.originator_id,
+                "tenant": event.tenant,
+                "key": event.key,
+                "promiser": event.promiser,
+                "promisee": event.promisee,
+                "category": event.category,
+                "title": event.title,
+                "status": "open",
+                "due_at": event.due_at,
+                "made_at": event.made_at,
+                "made_recorded_at": event.timestamp,
+                "outcome_kind": None,
+                "outcome_at": None,
+                "outcome_position": None,
+                "outcome_recorded_at": None,
+                "renegotiations": 0,
+                "position": position,
+            },
         )
         batch.put_promise(event.originator_id, row)
         for key in subject_keys(row.tenant, row.promiser, row.promisee, row.category):
@@ -219,16 +227,20 @@ class ReportProjection:
         if row is None or row.position >= position:
             return
         kind = outcome_kind(event)
-        new = OutcomeRow(
-            tenant=row.tenant,
-            key=row.key,
-            promiser=row.promiser,
-            promisee=row.promisee,
-            category=row.category,
-            kind=kind,
-            at=event.at,
-            position=position,
-            recorded_at=event.timestamp,
+        new = built(
+            OutcomeRow,
+            {
+                "tenant": row.tenant,
+                "key": row.key,
+                "promiser": row.promiser,
+                "promisee": row.promisee,
+                "category": row.category,
+                "kind": kind,
+                "at": event.at,
+                "position": position,
+                "recorded_at": event.timestamp,
+                "replaced_at": None,
+            },
         )
         old: OutcomeRow | None = None
         if row.outcome_kind is not None and row.outcome_at is not None:
@@ -246,50 +258,43 @@ class ReportProjection:
             )
             batch.put_outcome(old)
         batch.put_outcome(new)
-        # Built whole rather than by `replace`, which costs several times as much.
+        # Built from the old row's fields rather than by `replace`, which costs several times
+        # as much.
         batch.put_promise(
             event.originator_id,
-            PromiseRow(
-                aggregate_id=row.aggregate_id,
-                tenant=row.tenant,
-                key=row.key,
-                promiser=row.promiser,
-                promisee=row.promisee,
-                category=row.category,
-                title=row.title,
-                status="kept" if kind.is_kept else kind.value,
-                due_at=row.due_at,
-                made_at=row.made_at,
-                made_recorded_at=row.made_recorded_at,
-                outcome_kind=kind,
-                outcome_at=new.at,
-                outcome_position=position,
-                outcome_recorded_at=new.recorded_at,
-                renegotiations=row.renegotiations,
-                position=position,
+            built(
+                PromiseRow,
+                {
+                    **vars(row),
+                    "status": "kept" if kind in KEPT else kind.value,
+                    "outcome_kind": kind,
+                    "outcome_at": new.at,
+                    "outcome_position": position,
+                    "outcome_recorded_at": new.recorded_at,
+                    "position": position,
+                },
             ),
         )
         tz = batch.timezone(row.tenant, row.promiser)
         policy = batch.policy(row.tenant)
-        half_life = policy.half_life
         # The same for each of the promise's subjects: worked out once.
-        outcome, week = scored(new), week_start(new.at, tz)
-        weights = credit_and_mass(kind, policy)
+        outcome, at, week = scored(new), new.at.astimezone(UTC), week_start(new.at, tz)
+        weighed = Weighed.of(kind, new.at, policy)
         if old is not None:
             was, old_week = scored(old), week_start(old.at, tz)
-            old_weights = credit_and_mass(old.kind, policy)
+            old_weighed = Weighed.of(old.kind, old.at, policy)
         stale = batch.stale_streaks
         for key in subject_keys(row.tenant, row.promiser, row.promisee, row.category):
             subject = batch.subject(key)
             if old is not None:
-                subject.count(was, -1, old_weights, half_life)
-                batch.week(key, old_week).count(was, -1, old_weights, half_life)
-            subject.count(outcome, 1, weights, half_life)
-            batch.week(key, week).count(outcome, 1, weights, half_life)
+                subject.count(old_weighed, -1)
+                batch.week(key, old_week).count(old_weighed, -1)
+            subject.count(weighed, 1)
+            batch.week(key, week).count(weighed, 1)
             subject.position = position
             window = subject.window
-            if key not in stale and old is None and _in_order(subject.last_outcome(), new):
-                subject.append(outcome, tz)
+            if key not in stale and old is None and subject.follows(new.at, position):
+                subject.append(outcome, at, week)
                 if window is not None:
                     window.append(outcome)
                 continue
@@ -368,11 +373,6 @@ class ReportProjection:
             for week, bucket in buckets.items():
                 batch.put_week(key, week, bucket)
             subject = batch.subject(key)
-            subject.sums = RunningSums(sums)
+            subject.set_sums(sums)
             subject.window, streak = StreakWindow.of([scored(o) for o in outcomes], tz)
             subject.set_streak(streak)
-
-
-def _in_order(last: tuple[Any, int], outcome: OutcomeRow) -> bool:
-    last_at, last_order = last
-    return last_at is None or (outcome.at, outcome.position) >= (last_at, last_order)

@@ -7,8 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from domain.policy import ScoringPolicy
+from projections.frozen import built
 
 BAND_Z = 1.2816
 """The standard normal quantile of 0.9: the band holds the central 80%."""
@@ -26,12 +28,17 @@ class OutcomeKind(StrEnum):
     @property
     def is_breach(self) -> bool:
         """Broken or lapsed: the outcomes that end a streak."""
-        return self in (OutcomeKind.BROKEN, OutcomeKind.LAPSED)
+        return self in BREACHES
 
     @property
     def is_kept(self) -> bool:
         """Kept, on time or late."""
-        return self in (OutcomeKind.KEPT, OutcomeKind.KEPT_LATE)
+        return self in KEPT
+
+
+# What `is_breach` and `is_kept` ask, for loops over many outcomes (a set lookup, no call).
+BREACHES: Final = frozenset({OutcomeKind.BROKEN, OutcomeKind.LAPSED})
+KEPT: Final = frozenset({OutcomeKind.KEPT, OutcomeKind.KEPT_LATE})
 
 
 @dataclass(frozen=True)
@@ -99,24 +106,46 @@ Sums = tuple[datetime | None, float, float]  # (t_ref, K, N)
 
 class RunningSums:
     """`DecayedSums` changed in place, with the same arithmetic: the projector changes one
-    subject's sums many times in a batch, and a frozen copy per change was a cost of its own."""
+    subject's sums many times in a batch, and a frozen copy per change was a cost of its own.
 
-    __slots__ = ("sums",)
+    `shift` takes the change already weighed and the half-life in seconds: the projector adds
+    one outcome to up to six sums (three subjects and their weeks) and works them out once.
+    """
+
+    __slots__ = ("k", "n", "t_ref")
 
     def __init__(self, sums: DecayedSums) -> None:
-        self.sums: Sums = (sums.t_ref, sums.k, sums.n)
+        self.set_sums(sums)
+
+    def set_sums(self, sums: DecayedSums) -> None:
+        """Start again from `sums`."""
+        self.t_ref, self.k, self.n = sums.t_ref, sums.k, sums.n
 
     def add(self, at: datetime, credit: float, mass: float, half_life: timedelta) -> None:
         """Add an outcome at `at`, as `DecayedSums.add`."""
-        self.sums = _shift(self.sums, at, credit * mass, mass, half_life)
+        self.shift(at, credit * mass, mass, half_life.total_seconds())
 
     def remove(self, at: datetime, credit: float, mass: float, half_life: timedelta) -> None:
         """Take an outcome out again, as `DecayedSums.remove`."""
-        self.sums = _shift(self.sums, at, -credit * mass, -mass, half_life)
+        self.shift(at, -credit * mass, -mass, half_life.total_seconds())
 
-    def frozen(self) -> DecayedSums:
+    def shift(self, at: datetime, dk: float, dn: float, half_life_seconds: float) -> None:
+        """Add `dk` and `dn` at `at`: `_shift` in place (the same operations, so the same
+        floats)."""
+        t_ref = self.t_ref
+        if t_ref is None:
+            self.t_ref, self.k, self.n = at, dk, dn
+        elif at <= t_ref:
+            d = 0.5 ** ((t_ref - at).total_seconds() / half_life_seconds)
+            self.k += d * dk
+            self.n += d * dn
+        else:
+            factor = 0.5 ** ((at - t_ref).total_seconds() / half_life_seconds)
+            self.t_ref, self.k, self.n = at, self.k * factor + dk, self.n * factor + dn
+
+    def frozen_sums(self) -> DecayedSums:
         """The sums as they stand."""
-        return DecayedSums(*self.sums)
+        return built(DecayedSums, {"t_ref": self.t_ref, "k": self.k, "n": self.n})
 
 
 def _shift(sums: Sums, at: datetime, dk: float, dn: float, half_life: timedelta) -> Sums:

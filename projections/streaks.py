@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from projections.calendar import WEEK, week_start, whole_local_days
-from projections.scoring import ScoredOutcome
+from projections.frozen import built
+from projections.scoring import BREACHES, KEPT, OutcomeKind, ScoredOutcome
 
 
 @dataclass(frozen=True)
@@ -198,11 +199,15 @@ class StreakFold:
     def add(self, outcome: ScoredOutcome, tz: str) -> StreakFold:
         """Fold in one outcome at or after all folded so far; raises ValueError otherwise."""
         at = outcome.at.astimezone(UTC)
-        if self.last_at is not None and (at, outcome.order) < (self.last_at, self.last_order):
-            msg = f"outcome ({at.isoformat()}, {outcome.order}) is out of order; replay"
+        return self.add_at(outcome.kind, at, outcome.order, week_start(at, tz))
+
+    def add_at(self, kind: OutcomeKind, at: datetime, order: int, week: date) -> StreakFold:
+        """`add` of an outcome given by its kind, UTC instant, recording order and local week
+        (the projector works out the instant and week once for all of an outcome's subjects)."""
+        if self.last_at is not None and (at, order) < (self.last_at, self.last_order):
+            msg = f"outcome ({at.isoformat()}, {order}) is out of order; replay"
             raise ValueError(msg)
-        self.last_at, self.last_order = at, outcome.order
-        week = week_start(at, tz)
+        self.last_at, self.last_order = at, order
         if week != self.week:
             # Outcomes arrive in time order, so the week being left can no longer change: its
             # run is final and may count towards the longest.
@@ -210,7 +215,7 @@ class StreakFold:
             self.weeks_before = through if self.week == week - WEEK else 0
             self.longest_weeks_before = max(self.longest_weeks_before, through)
             self.week, self.week_has_kept, self.week_has_breach = week, False, False
-        if outcome.kind.is_kept:
+        if kind in KEPT:
             first = at if self.kept_streak == 0 else self.run_first_at
             self.kept_streak += 1
             self.run_first_at = first
@@ -219,11 +224,11 @@ class StreakFold:
             if self.kept_streak > self.longest_kept_streak:
                 self.longest_kept_streak = self.kept_streak
                 self.longest_first_at, self.longest_last_at = first, at
-        elif outcome.kind.is_breach:
+        elif kind in BREACHES:
             self.kept_streak, self.run_first_at = 0, None
             self.last_breach_at, self.week_has_breach = at, True
         return self
 
     def state(self) -> StreakState:
         """The frozen state folded so far."""
-        return StreakState(**vars(self))
+        return built(StreakState, vars(self))
