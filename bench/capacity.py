@@ -1,6 +1,6 @@
 """Capacity plan: where each limit of a deployment is reached, from the measured figures.
 
-Usage: python bench/capacity.py [--ingest 893] [--projector 5789] [--report-ms 2.6] ...
+Usage: python bench/capacity.py [--ingest 1771] [--projector 7377] [--report-ms 2.6] ...
 
 Not a measurement: a calculation over the single-node figures of docs/benchmarks.md (pass
 newer ones as options), printing for rising sustained event rates how many API pods, database
@@ -96,9 +96,9 @@ def plan(rate: float, f: Figures) -> Plan:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ingest", type=float, default=893.0)
-    parser.add_argument("--batch", type=float, default=7_431.0)
-    parser.add_argument("--projector", type=float, default=5_789.0)
+    parser.add_argument("--ingest", type=float, default=1_771.0)
+    parser.add_argument("--batch", type=float, default=12_820.0)
+    parser.add_argument("--projector", type=float, default=7_377.0)
     parser.add_argument("--report-ms", type=float, default=2.6)
     parser.add_argument("--primary-commits", type=float, default=10_000.0)
     parser.add_argument("--max-connections", type=int, default=97)
