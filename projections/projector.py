@@ -26,9 +26,13 @@ from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mappe
 from projections.reports import ReportProjection
 from projections.views import REPORTS_VIEW, ReportViewStore, ViewChanges
 
-BATCH_SIZE: Final = 10_000
+# A subject or week row changed by several events of a batch is frozen and written once per
+# batch: at 20,000 events instead of 10,000 a catch-up wrote fewer rows and ran an eighth
+# faster, and a batch still commits in about a second. A follower's batches are as small as
+# what arrived meanwhile, so this only bounds catch-ups.
+BATCH_SIZE: Final = 20_000
 # Objects left since the last collection above which pipelines end by moving them to the
-# oldest generation (see `_collector_paused`): about one full batch's worth.
+# oldest generation (see `_collector_paused`): about half a full batch's worth.
 _LONG_LIVED: Final = 100_000
 logger = logging.getLogger(__name__)
 
