@@ -35,8 +35,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from bench.ingest import BIN, ROOT, add_server_arguments, gunicorn, server_name
-from bench.report import free_port
+from bench.server import BIN, ROOT, add_server_arguments, free_port, gunicorn, server_name
 from bench.stores import DEFAULT_POSTGRES, postgres_store
 from domain.application import Ledger
 from projections.views import REPORTS_VIEW

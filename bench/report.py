@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import random
 import secrets
-import socket
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,8 +31,8 @@ import psycopg
 from psycopg import sql
 
 from bench.history import Step, break_, keep, make, move, record
-from bench.ingest import add_server_arguments, gunicorn, server_name
 from bench.load import LoadResult, Request, run_load
+from bench.server import add_server_arguments, free_port, gunicorn, server_name
 from bench.stores import DEFAULT_POSTGRES
 from domain.application import Ledger
 from domain.credentials import Scope
@@ -50,14 +49,6 @@ LONG, SHORT = ("long", 100_000), ("short", 100)
 STILL_OPEN = 3
 PER_PERSON = 100  # outcomes of each of the many other people
 GOAL_P99_MS = 10.0
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (the kernel picks it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def person_steps(rng: random.Random, person: str, outcomes: int, start: datetime) -> list[Step]:
