@@ -98,15 +98,15 @@ class DecayedSums:
         return self.k * factor, self.n * factor
 
     def _shifted(self, at: datetime, dk: float, dn: float, half_life: timedelta) -> DecayedSums:
-        return DecayedSums(*_shift((self.t_ref, self.k, self.n), at, dk, dn, half_life))
-
-
-Sums = tuple[datetime | None, float, float]  # (t_ref, K, N)
+        running = RunningSums(self)
+        running.shift(at, dk, dn, half_life.total_seconds())
+        return running.frozen_sums()
 
 
 class RunningSums:
-    """`DecayedSums` changed in place, with the same arithmetic: the projector changes one
-    subject's sums many times in a batch, and a frozen copy per change was a cost of its own.
+    """`DecayedSums` changed in place (and the one place their arithmetic is written): the
+    projector changes one subject's sums many times in a batch, and a frozen copy per change
+    was a cost of its own.
 
     `shift` takes the change already weighed and the half-life in seconds: the projector adds
     one outcome to up to six sums (three subjects and their weeks) and works them out once.
@@ -121,17 +121,8 @@ class RunningSums:
         """Start again from `sums`."""
         self.t_ref, self.k, self.n = sums.t_ref, sums.k, sums.n
 
-    def add(self, at: datetime, credit: float, mass: float, half_life: timedelta) -> None:
-        """Add an outcome at `at`, as `DecayedSums.add`."""
-        self.shift(at, credit * mass, mass, half_life.total_seconds())
-
-    def remove(self, at: datetime, credit: float, mass: float, half_life: timedelta) -> None:
-        """Take an outcome out again, as `DecayedSums.remove`."""
-        self.shift(at, -credit * mass, -mass, half_life.total_seconds())
-
     def shift(self, at: datetime, dk: float, dn: float, half_life_seconds: float) -> None:
-        """Add `dk` and `dn` at `at`: `_shift` in place (the same operations, so the same
-        floats)."""
+        """Add `dk` and `dn` at `at`."""
         t_ref = self.t_ref
         if t_ref is None:
             self.t_ref, self.k, self.n = at, dk, dn
@@ -140,25 +131,14 @@ class RunningSums:
             self.k += d * dk
             self.n += d * dn
         else:
+            # The reference only moves forward, so every factor stays <= 1 and nothing
+            # overflows.
             factor = 0.5 ** ((at - t_ref).total_seconds() / half_life_seconds)
             self.t_ref, self.k, self.n = at, self.k * factor + dk, self.n * factor + dn
 
     def frozen_sums(self) -> DecayedSums:
         """The sums as they stand."""
         return built(DecayedSums, {"t_ref": self.t_ref, "k": self.k, "n": self.n})
-
-
-def _shift(sums: Sums, at: datetime, dk: float, dn: float, half_life: timedelta) -> Sums:
-    """The sums with `dk` and `dn` added at `at`."""
-    t_ref, k, n = sums
-    if t_ref is None:
-        return at, dk, dn
-    if at <= t_ref:
-        d = 0.5 ** _halvings(t_ref, at, half_life)
-        return t_ref, k + d * dk, n + d * dn
-    # The reference only moves forward, so every factor stays <= 1 and nothing overflows.
-    factor = 0.5 ** _halvings(at, t_ref, half_life)
-    return at, k * factor + dk, n * factor + dn
 
 
 @dataclass(frozen=True)
