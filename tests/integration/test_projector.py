@@ -64,11 +64,7 @@ def test_the_views_on_a_real_store_match_the_in_memory_views(components: Compone
     reference.projector.catch_up()
 
     assert components.projector.position() == components.ledger.head_position()
-    keys = components.views.tenant_subjects(tenant)
-    assert keys == reference.store.tenant_subjects(tenant)
-    for key in keys:
-        actual = components.reader.report(key, now=NOW)
-        assert_same(as_shown(actual), as_shown(reference.reader.report(key, now=NOW)), str(key))
+    assert_same_reports(components, reference, tenant)
     reference.close()
 
 
@@ -106,12 +102,17 @@ def test_pipelined_projectors_racing_end_with_the_views_of_one(
         for size in (3, 7)
     ]
     assert race(projectors, Projector.catch_up, ledger.head_position()) == []
+    assert_same_reports(components, reference, tenant)
+    reference.close()
+
+
+def assert_same_reports(components: Components, reference: World, tenant: str) -> None:
+    """Every subject of `tenant` has the same report in `components` as in `reference`."""
     keys = components.views.tenant_subjects(tenant)
     assert keys == reference.store.tenant_subjects(tenant)
     for key in keys:
         actual = components.reader.report(key, now=NOW)
         assert_same(as_shown(actual), as_shown(reference.reader.report(key, now=NOW)), str(key))
-    reference.close()
 
 
 def race(
