@@ -224,7 +224,11 @@ _SUBJECT_FILTERS: Final = {
     "pair": SQL("tenant = %s AND promiser = %s AND promisee = %s"),
     "category": SQL("tenant = %s AND promiser = %s AND category = %s"),
 }
-_Read = tuple[bytes, list[Any]]  # a statement composed once, and its arguments
+# A subject's current outcomes per kind with outcome time in (%s, %s]: a report's recent tally.
+_RECENT_COUNTS: Final = SQL(
+    "SELECT kind, count(*) AS n FROM {outcomes} WHERE {where} AND replaced_at IS NULL "
+    "AND at > %s AND at <= %s GROUP BY kind"
+)
 # Where the person's, the tenant's and the JSON columns start in a current report's row.
 _CURRENT_AT: Final = (
     len(SUBJECTS.columns),
@@ -446,13 +450,36 @@ class PostgresReportViewStore(ReportViewStore):
     def subject_outcome_counts(
         self, key: SubjectKey, since: datetime, until: datetime
     ) -> dict[OutcomeKind, int]:
-        return _counts(self._query(*self._outcome_counts_read(key, since, until)))
+        where, params = _subject_filter(key)
+        statement = self._compiled(
+            ("outcome_counts", key.kind),
+            lambda: _RECENT_COUNTS.format(
+                outcomes=Identifier(self._schema, self._t(OUTCOMES).name), where=where
+            ),
+        )
+        return _counts(self._query(statement, [*params, since, until]))
 
     def subject_promises(self, key: SubjectKey, *, status: str | None = None) -> list[PromiseRow]:
-        return list(map(_promise_row, self._query(*self._promises_read(key, status))))
+        where, params = _subject_filter(key)
+        if status is not None:
+            where, params = SQL("{} AND status = %s").format(where), [*params, status]
+        statement = self._compiled(
+            ("promises", key.kind, status is not None),
+            lambda: SQL("{} ORDER BY due_at NULLS LAST, key").format(
+                self._t(PROMISES).select(self._schema, where)
+            ),
+        )
+        return list(map(_promise_row, self._query(statement, params)))
 
     def subject_weeks(self, key: SubjectKey, first: date, last: date) -> list[WeekRow]:
-        return list(map(_week_row, self._query(*self._weeks_read(key, first, last))))
+        where = SQL(
+            "tenant = %s AND kind = %s AND person = %s AND other = %s AND week BETWEEN %s AND %s"
+        )
+        statement = self._compiled(
+            ("weeks",),
+            lambda: SQL("{} ORDER BY week").format(self._t(WEEKS).select(self._schema, where)),
+        )
+        return list(map(_week_row, self._query(statement, [*_key_values(key), first, last])))
 
     def current_rows(
         self,
@@ -519,9 +546,7 @@ class PostgresReportViewStore(ReportViewStore):
             "WHERE {where} AND status = 'open'), "
             "(SELECT json_agg({week} ORDER BY week) FROM {weeks} "
             "WHERE {key} AND week BETWEEN %s AND %s), "
-            "(SELECT json_agg(json_build_array(kind, n)) FROM (SELECT kind, count(*) AS n "
-            "FROM {outcomes} WHERE {where} AND replaced_at IS NULL AND at > %s AND at <= %s "
-            "GROUP BY kind) AS counts) "
+            "(SELECT json_agg(json_build_array(kind, n)) FROM ({counts}) AS counts) "
             "FROM (VALUES (1)) AS one "
             "LEFT JOIN {subjects} AS s ON s.tenant = %s AND s.kind = %s AND s.person = %s "
             "AND s.other = %s "
@@ -535,46 +560,13 @@ class PostgresReportViewStore(ReportViewStore):
             promises=name(PROMISES),
             week=rows(WEEKS),
             weeks=name(WEEKS),
-            outcomes=name(OUTCOMES),
+            counts=_RECENT_COUNTS.format(outcomes=name(OUTCOMES), where=where),
             subjects=name(SUBJECTS),
             people=name(PEOPLE),
             tenants=name(TENANTS),
             where=where,
             key=key,
         )
-
-    def _outcome_counts_read(self, key: SubjectKey, since: datetime, until: datetime) -> _Read:
-        where, params = _subject_filter(key)
-        statement = self._compiled(
-            ("outcome_counts", key.kind),
-            lambda: SQL(
-                "SELECT kind, count(*) FROM {} WHERE {} AND replaced_at IS NULL "
-                "AND at > %s AND at <= %s GROUP BY kind"
-            ).format(Identifier(self._schema, self._t(OUTCOMES).name), where),
-        )
-        return statement, [*params, since, until]
-
-    def _promises_read(self, key: SubjectKey, status: str | None) -> _Read:
-        where, params = _subject_filter(key)
-        if status is not None:
-            where, params = SQL("{} AND status = %s").format(where), [*params, status]
-        statement = self._compiled(
-            ("promises", key.kind, status is not None),
-            lambda: SQL("{} ORDER BY due_at NULLS LAST, key").format(
-                self._t(PROMISES).select(self._schema, where)
-            ),
-        )
-        return statement, params
-
-    def _weeks_read(self, key: SubjectKey, first: date, last: date) -> _Read:
-        where = SQL(
-            "tenant = %s AND kind = %s AND person = %s AND other = %s AND week BETWEEN %s AND %s"
-        )
-        statement = self._compiled(
-            ("weeks",),
-            lambda: SQL("{} ORDER BY week").format(self._t(WEEKS).select(self._schema, where)),
-        )
-        return statement, [*_key_values(key), first, last]
 
     def _compiled(self, name: tuple[Any, ...], build: Callable[[], Composed]) -> bytes:
         """A statement's text, composed once per store: composing it each time cost a
@@ -634,28 +626,20 @@ class PostgresReportViewStore(ReportViewStore):
         if getattr(self._held, "conn", None) is not None:
             yield
             return
-        # One connection and one snapshot for all the reads of a report: the pool's liveness
-        # check, BEGIN and COMMIT are paid once instead of once per read.
-        with self._pool.connection() as conn, self._snapshot(conn):
+        # One connection and one read-only REPEATABLE READ transaction for all the reads of a
+        # report: a batch the projector commits meanwhile shows entirely or not at all, and
+        # the pool's liveness check, BEGIN and COMMIT are paid once instead of once per read.
+        with self._pool.connection() as conn:
+            conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
             self._held.conn = conn
             try:
-                yield
+                with conn.transaction():
+                    yield
             finally:
                 self._held.conn = None
-
-    @staticmethod
-    @contextmanager
-    def _snapshot(conn: Connection[tuple[Any, ...]]) -> Iterator[None]:
-        """A read-only REPEATABLE READ transaction: a batch the projector commits meanwhile
-        shows entirely or not at all."""
-        conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
-        try:
-            with conn.transaction():
-                yield
-        finally:
-            # A broken connection refuses the reset; the pool discards it anyway.
-            with suppress(psycopg.Error):
-                conn.isolation_level, conn.read_only = None, None
+                # A broken connection refuses the reset; the pool discards it anyway.
+                with suppress(psycopg.Error):
+                    conn.isolation_level, conn.read_only = None, None
 
     def close(self) -> None:
         self._pool.close()
@@ -670,16 +654,12 @@ class PostgresReportViewStore(ReportViewStore):
     def _lookup(self, table: _Table, keys: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         if not keys:
             return []
-        return self._query(*self._lookup_read(table, keys))
-
-    def _lookup_read(self, table: _Table, keys: Sequence[Sequence[Any]]) -> _Read:
-        """The statement and arguments reading the rows of `table` among `keys`."""
         columns = [list(column) for column in zip(*keys, strict=True)]
         # Callers name the base table; this store may be aside.
         statement = self._compiled(
             ("lookup", table.name), lambda: self._t(table).lookup(self._schema)
         )
-        return statement, columns
+        return self._query(statement, columns)
 
 
 def _counts(rows: Iterable[tuple[Any, ...]]) -> dict[OutcomeKind, int]:
