@@ -57,6 +57,49 @@ def week_end_instant(week_start: date, tz: str) -> datetime:
     return day_start_instant(week_start + WEEK, tz)
 
 
+@lru_cache(maxsize=4096)
+def week_split(week_start: date, tz: str) -> datetime | None:
+    """The instant that splits time into the local week beginning on `week_start` (and the
+    weeks before) and the weeks after it, in `tz`; None where no instant does.
+
+    That is `week_end_instant`, the first instant of the next week, unless the clocks go back
+    over that week's first midnight soon after, so that later instants are in this week again
+    (allowed by the rules, in no zone's history here: the clocks went back over a Monday's
+    midnight in none of them). Only the next day is looked at: no zone has gone back by a day.
+    """
+    zone = ZoneInfo(tz)
+    end = week_end_instant(week_start, tz)
+    next_week = week_start + WEEK
+    earlier, offset = end, end.astimezone(zone).utcoffset()
+    for step in range(1, _LOOKS_AHEAD + 1):
+        at = end + step * _LOOK_STEP
+        now_offset = at.astimezone(zone).utcoffset()
+        if offset is not None and now_offset is not None and now_offset < offset:
+            # The clocks went back between `earlier` and `at`; just after that they show the
+            # earliest local time since, so that is where to look for the week going back.
+            back = _first_at_offset(earlier, at, zone, now_offset)
+            if back.astimezone(zone).date() < next_week:
+                return None
+        earlier, offset = at, now_offset
+    return end
+
+
+_LOOK_STEP = timedelta(minutes=15)  # no zone's clocks change twice within a quarter hour
+_LOOKS_AHEAD = 4 * 24
+
+
+def _first_at_offset(low: datetime, high: datetime, zone: ZoneInfo, offset: timedelta) -> datetime:
+    """The first instant in (low, high] at `offset` (which `high` is at, `low` is not), to the
+    second (tzdata's resolution)."""
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).utcoffset() == offset:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def whole_local_days(earlier: datetime, later: datetime, tz: str) -> int:
     """The number of local calendar days from `earlier` to `later` (dates, not 24-hour spans)."""
     return (local_date(later, tz) - local_date(earlier, tz)).days

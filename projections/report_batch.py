@@ -30,6 +30,7 @@ from projections.streak_window import StreakWindow
 from projections.streaks import StreakFold, StreakState
 from projections.trend import WeekBucket
 from projections.views import (
+    COUNTED_KINDS,
     OutcomeRow,
     PersonKey,
     PersonRow,
@@ -45,22 +46,15 @@ from projections.views import (
     timezone_of,
 )
 
-# The rows' count fields in order; an outcome's kind counts at its index here.
-_KINDS: Final = (
-    OutcomeKind.KEPT,
-    OutcomeKind.KEPT_LATE,
-    OutcomeKind.BROKEN,
-    OutcomeKind.LAPSED,
-    OutcomeKind.RELEASED,
-)
-_INDEX: Final = {kind: i for i, kind in enumerate(_KINDS)}
+# An outcome's kind counts at its index in the rows' count fields.
+_INDEX: Final = {kind: i for i, kind in enumerate(COUNTED_KINDS)}
 
 
 class Weighed(NamedTuple):
     """An outcome as the tallies count it, worked out once for every subject and week it
     counts in (up to six tallies)."""
 
-    slot: int  # its kind's place in `_KINDS`
+    slot: int  # its kind's place in `COUNTED_KINDS`
     at: datetime
     change: float  # credit times mass: what it adds to K
     mass: float | None  # what it adds to N; None if it does not score (released)
@@ -84,7 +78,7 @@ class _OutcomeTally(RunningSums):
 
     def __init__(self, counts: list[int], sums: DecayedSums) -> None:
         super().__init__(sums)
-        self.counts = counts  # in the order of `_KINDS`
+        self.counts = counts  # in the order of `COUNTED_KINDS`
 
     def count(self, outcome: Weighed, step: int) -> None:
         """Count `outcome` in (`step` 1) or take it out again (`step` -1)."""

@@ -22,6 +22,7 @@ from projections.scoring import DecayedSums, OutcomeKind
 from projections.streaks import StreakState
 from projections.trend import WeekBucket
 from projections.views import (
+    INSTANT,
     REPORTS_VIEW,
     CurrentRows,
     OutcomeRow,
@@ -29,12 +30,14 @@ from projections.views import (
     PersonRow,
     PromiseKey,
     PromiseRow,
+    RecentWindow,
     ReportViewStore,
     SubjectKey,
     SubjectRow,
     TenantRow,
     ViewChanges,
     WeekRow,
+    add_counts,
 )
 
 # Identity columns use the "C" collation so ORDER BY and keyset pages follow code points, as
@@ -228,6 +231,11 @@ _SUBJECT_FILTERS: Final = {
 _RECENT_COUNTS: Final = SQL(
     "SELECT kind, count(*) AS n FROM {outcomes} WHERE {where} AND replaced_at IS NULL "
     "AND at > %s AND at <= %s GROUP BY kind"
+)
+# A subject's outcome counts summed over its week rows after a week (see `RecentWindow`).
+_RECENT_WEEKS: Final = SQL(
+    "SELECT json_build_array(sum(kept), sum(kept_late), sum(broken), sum(lapsed), sum(released)) "
+    "FROM {weeks} WHERE {key} AND week > %s"
 )
 # Where the person's, the tenant's and the JSON columns start in a current report's row.
 _CURRENT_AT: Final = (
@@ -488,7 +496,7 @@ class PostgresReportViewStore(ReportViewStore):
         person: UUID,
         tenant: UUID,
         weeks: tuple[date, date],
-        recent: tuple[datetime, datetime],
+        recent: RecentWindow,
     ) -> CurrentRows:
         if getattr(self._held, "conn", None) is not None:
             return super().current_rows(
@@ -496,12 +504,19 @@ class PostgresReportViewStore(ReportViewStore):
             )
         where, params = _subject_filter(key)
         statement = self._compiled(("current", key.kind), lambda: self._current_statement(where))
+        # Without a split, `week > NULL` matches no week row.
+        split_week, until = None, recent.until
+        if recent.split is not None:
+            split_week, until = recent.split[0], min(until, recent.split[1] - INSTANT)
         arguments = [
             *params,
             *_key_values(key),
             *weeks,
             *params,
-            *recent,
+            recent.since,
+            until,
+            *_key_values(key),
+            split_week,
             *_key_values(key),
             person,
             tenant,
@@ -515,20 +530,23 @@ class PostgresReportViewStore(ReportViewStore):
             msg = "the current report statement returned no row"
             raise RuntimeError(msg)
         subject, person_at, tenant_at = _CURRENT_AT
-        promises, week_rows, counts = row[tenant_at:]
+        promises, week_rows, counts, week_counts = row[tenant_at:]
+        tally = _counts(counts or ())
+        add_counts(tally, week_counts)
         return CurrentRows(
             subject=None if row[0] is None else _subject_row(row[:subject]),
             person=None if row[subject] is None else _person_row(row[subject:person_at]),
             tenant=None if row[person_at] is None else _tenant_row(row[person_at:tenant_at]),
             open_promises=[_promise_row(_promise_from_json(r)) for r in promises or ()],
             weeks=[_week_row(_week_from_json(r)) for r in week_rows or ()],
-            recent=_counts(counts or ()),
+            recent=tally,
         )
 
     def _current_statement(self, where: Composable) -> Composed:
         """The one statement a current report reads (see `current_rows`): the subject,
         person and tenant rows side by side, and the open promises, the weeks and the recent
-        counts as JSON arrays of rows (one value each, so they fit in the same row)."""
+        counts as JSON arrays of rows (one value each, so they fit in the same row), then
+        the counts of the recent weeks' rows."""
 
         def rows(table: _Table) -> Composed:
             return SQL("json_build_array({})").format(_names(table.columns))
@@ -546,7 +564,8 @@ class PostgresReportViewStore(ReportViewStore):
             "WHERE {where} AND status = 'open'), "
             "(SELECT json_agg({week} ORDER BY week) FROM {weeks} "
             "WHERE {key} AND week BETWEEN %s AND %s), "
-            "(SELECT json_agg(json_build_array(kind, n)) FROM ({counts}) AS counts) "
+            "(SELECT json_agg(json_build_array(kind, n)) FROM ({counts}) AS counts), "
+            "({week_counts}) "
             "FROM (VALUES (1)) AS one "
             "LEFT JOIN {subjects} AS s ON s.tenant = %s AND s.kind = %s AND s.person = %s "
             "AND s.other = %s "
@@ -561,6 +580,7 @@ class PostgresReportViewStore(ReportViewStore):
             week=rows(WEEKS),
             weeks=name(WEEKS),
             counts=_RECENT_COUNTS.format(outcomes=name(OUTCOMES), where=where),
+            week_counts=_RECENT_WEEKS.format(weeks=name(WEEKS), key=key),
             subjects=name(SUBJECTS),
             people=name(PEOPLE),
             tenants=name(TENANTS),

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
+from uuid import UUID
 
 from domain.identity import person_id, tenant_id
 from domain.policy import ScoringPolicy
-from projections.calendar import WEEK, day_start_instant
+from projections.calendar import WEEK, day_start_instant, week_split, week_start
 from projections.scoring import (
     DecayedSums,
     OutcomeKind,
@@ -23,6 +24,7 @@ from projections.views import (
     CurrentRows,
     OutcomeRow,
     PromiseRow,
+    RecentWindow,
     ReportViewStore,
     SubjectKey,
     SubjectRow,
@@ -32,6 +34,9 @@ from projections.views import (
 
 DEFAULT_WEEKS: Final = 12
 EXPLANATION_WINDOW: Final = timedelta(days=30)
+# People whose time zone a reader keeps (all are forgotten when more come: a cache refill
+# costs each of them one unsplit tally).
+_ZONES_KEPT: Final = 100_000
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ class ReportReader:
 
     def __init__(self, store: ReportViewStore) -> None:
         self.store = store
+        # Each person's time zone as last read, to split the next recent tally by their weeks.
+        self._zones: dict[UUID, str] = {}
 
     def exists(self, key: SubjectKey) -> bool:
         """Whether the subject has any promise."""
@@ -107,13 +114,28 @@ class ReportReader:
         # The window's weeks are local, and the time zone comes in the same read: ask for a
         # week more on each side (no zone is a week away from UTC) and pick them out after.
         starts = window(now, "UTC", weeks)
-        return self.store.current_rows(
-            key,
-            person=person_id(key.tenant, key.person),
-            tenant=tenant_id(key.tenant),
-            weeks=(starts[0] - WEEK, starts[-1] + WEEK),
-            recent=(now - EXPLANATION_WINDOW, now),
-        )
+        person = person_id(key.tenant, key.person)
+        zone = self._zones.get(person)
+
+        def read(zone: str | None) -> CurrentRows:
+            return self.store.current_rows(
+                key,
+                person=person,
+                tenant=tenant_id(key.tenant),
+                weeks=(starts[0] - WEEK, starts[-1] + WEEK),
+                recent=_recent_window(now, zone),
+            )
+
+        rows = read(zone)
+        actual = timezone_of(rows.person)
+        if actual != zone:
+            if len(self._zones) >= _ZONES_KEPT:
+                self._zones.clear()
+            self._zones[person] = actual
+            if zone is not None:
+                # The person moved: the tally was split by weeks of the wrong zone.
+                rows = read(None)
+        return rows
 
     def _current(self, rows: CurrentRows, row: SubjectRow, when: datetime, weeks: int) -> Report:
         """The current report, from the subject row's running totals and a few week rows."""
@@ -205,6 +227,18 @@ class ReportReader:
             overdue_promises=overdue,
             recent=_tally([o for o in outcomes if since < o.at <= when], 0, 0, 0),
         )
+
+
+def _recent_window(now: datetime, zone: str | None) -> RecentWindow:
+    """The explanation's window up to `now`, split by the local weeks of `zone` where it can
+    be (see `RecentWindow`): the weeks after the one it starts in are counted from week rows.
+    """
+    since = now - EXPLANATION_WINDOW
+    if zone is None:
+        return RecentWindow(since, now)
+    week = week_start(since, zone)
+    split = week_split(week, zone)
+    return RecentWindow(since, now, None if split is None else (week, split))
 
 
 def _value(sums: DecayedSums, when: datetime, half_life: timedelta) -> tuple[float, float]:

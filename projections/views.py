@@ -11,18 +11,27 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Final, NamedTuple
 from uuid import UUID
 
 from domain.policy import ScoringPolicy
-from projections.calendar import DEFAULT_TIMEZONE
+from projections.calendar import DEFAULT_TIMEZONE, WEEK
 from projections.scoring import DecayedSums, OutcomeKind
 from projections.streaks import StreakState
 from projections.trend import WeekBucket
 
 REPORTS_VIEW: Final = "reports"
+INSTANT: Final = timedelta(microseconds=1)  # the resolution of stored times
+# The outcome kinds subject and week rows count, in the order of their count columns.
+COUNTED_KINDS: Final = (
+    OutcomeKind.KEPT,
+    OutcomeKind.KEPT_LATE,
+    OutcomeKind.BROKEN,
+    OutcomeKind.LAPSED,
+    OutcomeKind.RELEASED,
+)
 
 PromiseKey = tuple[str, str]  # (tenant, promise key)
 PersonKey = tuple[str, str]  # (tenant, person)
@@ -165,6 +174,31 @@ class ViewChanges:
         )
 
 
+class RecentWindow(NamedTuple):
+    """The current outcomes a current report tallies as recent: those with outcome time in
+    (`since`, `until`].
+
+    With `split` (a local week and the instant the next one starts), those from that instant
+    on are counted from the subject's week rows after that week rather than one by one: a few
+    rows however many outcomes there are. The caller vouches that this counts the same: the
+    week rows are in the zone the split was worked out in, the instant splits outcome times by
+    week (`week_split`), and no outcome is after `until` (a current report's subject row
+    shows that).
+    """
+
+    since: datetime
+    until: datetime
+    split: tuple[date, datetime] | None = None
+
+
+def add_counts(counts: dict[OutcomeKind, int], numbers: Iterable[int | None]) -> None:
+    """Add counts given in the order of `COUNTED_KINDS` (None for none) to `counts` (per kind,
+    kinds with none left out)."""
+    for kind, n in zip(COUNTED_KINDS, numbers, strict=True):
+        if n:
+            counts[kind] = counts.get(kind, 0) + n
+
+
 @dataclass(frozen=True)
 class CurrentRows:
     """Everything a current report reads, from one snapshot of the views."""
@@ -174,7 +208,7 @@ class CurrentRows:
     tenant: TenantRow | None
     open_promises: list[PromiseRow]
     weeks: list[WeekRow]  # the week rows in the range asked for
-    recent: dict[OutcomeKind, int]  # current outcomes per kind in the window asked for
+    recent: dict[OutcomeKind, int]  # current outcomes per kind in the `RecentWindow` asked for
 
 
 class ReportViewStore(ABC):
@@ -269,12 +303,12 @@ class ReportViewStore(ABC):
         person: UUID,
         tenant: UUID,
         weeks: tuple[date, date],
-        recent: tuple[datetime, datetime],
+        recent: RecentWindow,
     ) -> CurrentRows:
         """The rows of a current report in one snapshot: the subject, its person and tenant
         rows (by aggregate id), its open promises, its week rows with `weeks[0] <= week <=
-        weeks[1]`, and its current outcome counts with outcome time in `(recent[0],
-        recent[1]]`. Backends where a read costs a round trip override it to make one."""
+        weeks[1]`, and its recent tally (`recent_counts`). Backends where a read costs a round
+        trip override it to make one."""
         with self.reading():
             return CurrentRows(
                 subject=self.subjects([key]).get(key),
@@ -282,8 +316,23 @@ class ReportViewStore(ABC):
                 tenant=self.tenants([tenant]).get(tenant),
                 open_promises=self.subject_promises(key, status="open"),
                 weeks=self.subject_weeks(key, *weeks),
-                recent=self.subject_outcome_counts(key, *recent),
+                recent=self.recent_counts(key, recent),
             )
+
+    def recent_counts(self, key: SubjectKey, window: RecentWindow) -> dict[OutcomeKind, int]:
+        """The subject's current outcomes per kind in `window` (see `RecentWindow`), kinds
+        with none left out."""
+        if window.split is None:
+            return self.subject_outcome_counts(key, window.since, window.until)
+        week, end = window.split
+        counts = self.subject_outcome_counts(key, window.since, min(window.until, end - INSTANT))
+        for row in self.subject_weeks(key, week + WEEK, date.max):
+            bucket = row.bucket
+            add_counts(
+                counts,
+                (bucket.kept, bucket.kept_late, bucket.broken, bucket.lapsed, bucket.released),
+            )
+        return counts
 
     @abstractmethod
     def subject_outcomes(
@@ -298,8 +347,8 @@ class ReportViewStore(ABC):
         self, key: SubjectKey, since: datetime, until: datetime
     ) -> dict[OutcomeKind, int]:
         """How many of the subject's current outcomes of each kind have their outcome time
-        in `(since, until]` (kinds with none left out): a report's recent tally, counted by
-        the store so its cost does not grow with the number of outcomes."""
+        in `(since, until]` (kinds with none left out), counted by the store: no row is
+        read out to be counted."""
 
     @abstractmethod
     def subject_promises(self, key: SubjectKey, *, status: str | None = None) -> list[PromiseRow]:

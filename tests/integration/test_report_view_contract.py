@@ -24,9 +24,11 @@ from projections.scoring import DecayedSums, OutcomeKind
 from projections.streaks import StreakState
 from projections.trend import WeekBucket
 from projections.views import (
+    INSTANT,
     OutcomeRow,
     PersonRow,
     PromiseRow,
+    RecentWindow,
     ReportViewStore,
     SubjectKey,
     SubjectRow,
@@ -408,6 +410,41 @@ def test_recent_outcome_counts_take_current_outcomes_in_the_window_of_the_subjec
     assert store.subject_outcome_counts(ANN, T0 + 4 * hour, T0 + 5 * hour) == {}
 
 
+def test_a_split_recent_tally_counts_outcomes_before_the_split_and_week_rows_after_it(
+    store: ReportViewStore,
+) -> None:
+    hour = timedelta(hours=1)
+    split = datetime(2026, 3, 9, tzinfo=UTC)  # when the week after MONDAY begins, in UTC
+    store.write(
+        changes_of(
+            outcome("p-1", 1, T0),  # at the window's open end: outside
+            outcome("p-2", 2, T0 + hour),
+            outcome("p-3", 3, split - INSTANT, kind=OutcomeKind.BROKEN),  # the week's last instant
+            outcome("p-4", 4, split),  # counted in its week's row, not one by one
+            week(ANN, MONDAY - WEEK, kept=5),  # before the window
+            week(ANN, MONDAY, kept=7),  # the split's week: its outcomes are counted one by one
+            WeekRow(ANN, MONDAY + WEEK, WeekBucket(kept=1, broken=2)),
+            WeekRow(ANN, MONDAY + 2 * WEEK, WeekBucket(lapsed=1, released=1)),
+        ),
+        1,
+    )
+    window = RecentWindow(T0, split + 3 * WEEK, (MONDAY, split))
+    expected = {
+        OutcomeKind.KEPT: 1 + 1,
+        OutcomeKind.BROKEN: 1 + 2,
+        OutcomeKind.LAPSED: 1,
+        OutcomeKind.RELEASED: 1,
+    }
+
+    assert store.recent_counts(ANN, window) == expected
+    rows = store.current_rows(
+        ANN, person=ANN_ID, tenant=ACME_ID, weeks=(MONDAY, MONDAY), recent=window
+    )
+    assert rows.recent == expected
+    unsplit = RecentWindow(T0, split + 3 * WEEK)
+    assert store.recent_counts(ANN, unsplit) == {OutcomeKind.KEPT: 2, OutcomeKind.BROKEN: 1}
+
+
 @pytest.mark.parametrize(
     ("kind", "other", "still_open"),
     [
@@ -446,7 +483,7 @@ def test_current_rows_are_what_a_current_report_reads_of_the_subject_and_nothing
         person=ANN_ID,
         tenant=ACME_ID,
         weeks=(MONDAY, MONDAY + WEEK),
-        recent=(T0 + hour, T0 + 4 * hour),
+        recent=RecentWindow(T0 + hour, T0 + 4 * hour),
     )
 
     assert rows.subject == subject
@@ -467,7 +504,7 @@ def test_current_rows_of_an_unknown_subject_are_empty(store: ReportViewStore) ->
         person=ident(ACME, "person", "nobody"),
         tenant=ident("nowhere"),
         weeks=(MONDAY, MONDAY + WEEK),
-        recent=(T0, T0 + WEEK),
+        recent=RecentWindow(T0, T0 + WEEK),
     )
     assert (rows.subject, rows.person, rows.tenant) == (None, None, None)
     assert (rows.open_promises, rows.weeks, rows.recent) == ([], [], {})

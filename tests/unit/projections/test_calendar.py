@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import struct
+import zoneinfo
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from projections.calendar import (
     day_start_instant,
     local_date,
     week_end_instant,
+    week_split,
     week_start,
     whole_local_days,
 )
@@ -162,3 +166,50 @@ def test_every_instant_lies_in_the_local_week_its_monday_names(at: datetime, tz:
     assert local_date(start - timedelta(microseconds=1), tz) == monday - timedelta(days=1)
     assert local_date(end, tz) == monday + timedelta(days=7)
     assert local_date(end - timedelta(microseconds=1), tz) == monday + timedelta(days=6)
+
+
+def test_a_week_is_split_from_the_next_where_the_next_begins() -> None:
+    for tz in ZONES:
+        assert week_split(date(2025, 3, 24), tz) == week_end_instant(date(2025, 3, 24), tz)
+        assert week_split(date(2025, 10, 20), tz) == week_end_instant(date(2025, 10, 20), tz)
+
+
+def test_no_instant_splits_a_week_from_the_next_if_the_clocks_go_back_over_their_midnight(
+    tmp_path: Path,
+) -> None:
+    # Rules no zone has had: summer time ends on the last Monday of October at 00:30, when
+    # the clocks go back to Sunday 23:30, so the week of 19 October 2026 begins again.
+    folder = tmp_path / "Test"
+    folder.mkdir()
+    (folder / "Monday_Fallback").write_bytes(_tzif("CET-1CEST,M3.5.0,M10.5.1/0:30"))
+    zoneinfo.reset_tzpath([str(tmp_path)])
+    try:
+        tz = "Test/Monday_Fallback"
+        assert week_split(date(2026, 10, 19), tz) is None
+        assert week_split(date(2026, 10, 12), tz) == week_end_instant(date(2026, 10, 12), tz)
+        assert week_split(date(2026, 10, 26), tz) == week_end_instant(date(2026, 10, 26), tz)
+    finally:
+        zoneinfo.reset_tzpath()
+
+
+def _tzif(rule: str) -> bytes:
+    """A TZif file (RFC 8536, version 2) with no transitions, only the POSIX `rule`."""
+    header = b"TZif2" + bytes(15) + struct.pack(">6l", 0, 0, 0, 0, 1, 4)
+    block = header + struct.pack(">lBB", 3600, 0, 0) + b"CET\0"
+    return block + block + b"\n" + rule.encode() + b"\n"
+
+
+@given(
+    at=st.integers(0, 36 * 366 * 86400).map(lambda s: utc(2000, 1, 1) + timedelta(seconds=s)),
+    seconds=st.integers(-40 * 86400, 40 * 86400),
+    tz=st.sampled_from(sorted(zoneinfo.available_timezones())),
+)
+def test_a_weeks_split_parts_instants_of_that_week_or_before_from_those_of_later_weeks(
+    at: datetime, seconds: int, tz: str
+) -> None:
+    week = week_start(at, tz)
+    split = week_split(week, tz)
+    assume(split is not None)
+    assert split is not None
+    other = at + timedelta(seconds=seconds)
+    assert (week_start(other, tz) > week) == (other >= split)

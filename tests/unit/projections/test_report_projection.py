@@ -246,6 +246,29 @@ def test_a_new_time_zone_moves_outcomes_into_the_persons_local_weeks(world: Worl
     assert_same(current, world.report(now=now, as_of=now))
 
 
+def test_the_last_30_days_are_counted_by_the_weeks_of_the_zone_the_person_is_in(
+    world: World,
+) -> None:
+    # Reports count the weeks after the one 30 days back from their rows, split where the
+    # next week begins in the zone the last report found. Tokyo's weeks begin nine hours
+    # before UTC's: an outcome late on a Sunday (UTC) is in Tokyo's next week.
+    now = T0 + timedelta(days=60)  # the 30 days begin on Wednesday 1 April 2026
+    sunday_night = datetime(2026, 4, 5, 23, tzinfo=UTC)
+    world.make("p1", at=sunday_night - timedelta(hours=5), due=timedelta(hours=6))
+    world.ledger.keep_promise(world.tenant, "p1", at=sunday_night)
+    world.make("p2", at=now - timedelta(days=3))
+    world.ledger.keep_promise(world.tenant, "p2", at=now - timedelta(days=2))
+
+    assert world.report(now=now).recent.kept == 2  # the zone (UTC) read
+    assert world.report(now=now).recent.kept == 2  # split by UTC weeks
+    world.ledger.update_person(world.tenant, "ann", at=now, timezone="Asia/Tokyo")
+    moved = world.report(now=now)
+
+    assert moved.recent.kept == 2
+    assert_same(moved, world.report(now=now, as_of=now))
+    assert world.report(now=now).recent.kept == 2  # split by Tokyo weeks
+
+
 def test_a_tenants_new_scoring_policy_rescores_every_report(world: World) -> None:
     world.make("p1", at=T0)
     world.make("p2", at=T0 + DAY)
