@@ -31,6 +31,8 @@ def _week_start(at: datetime, tz: str) -> date:
     return day - timedelta(days=day.weekday())
 
 
+# Each report's trend asks for the start of the same dozen weeks, request after request.
+@lru_cache(maxsize=65536)
 def day_start_instant(day: date, tz: str) -> datetime:
     """The UTC instant at which the local calendar day `day` begins in `tz`."""
     zone = ZoneInfo(tz)
