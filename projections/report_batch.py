@@ -41,6 +41,7 @@ from projections.views import (
     TenantRow,
     ViewChanges,
     WeekRow,
+    counts_of,
     policy_of,
     subject_keys,
     timezone_of,
@@ -93,10 +94,6 @@ class _OutcomeTally(RunningSums):
                 self.shift(outcome.at, -outcome.change, -mass, outcome.half_life)
 
 
-def _counts(row: SubjectRow | WeekBucket) -> list[int]:
-    return [row.kept, row.kept_late, row.broken, row.lapsed, row.released]
-
-
 class SubjectTally(_OutcomeTally):
     """A subject's figures, changed in place while batches apply: counts, sums and streak.
 
@@ -117,7 +114,7 @@ class SubjectTally(_OutcomeTally):
     )
 
     def __init__(self, row: SubjectRow, window: StreakWindow | None = None) -> None:
-        super().__init__(_counts(row), row.sums)
+        super().__init__(counts_of(row), row.sums)
         self.row = row
         self.key = row.key
         self.made = row.made
@@ -184,7 +181,7 @@ class WeekTally(_OutcomeTally):
         if bucket is None:
             super().__init__([0, 0, 0, 0, 0], _NO_SUMS)
         else:
-            super().__init__(_counts(bucket), bucket.sums)
+            super().__init__(counts_of(bucket), bucket.sums)
         self.bucket = bucket
         self.changed = bucket is None  # a new row is written, even if nothing counts in it
 

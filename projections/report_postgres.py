@@ -22,7 +22,6 @@ from projections.scoring import DecayedSums, OutcomeKind
 from projections.streaks import StreakState
 from projections.trend import WeekBucket
 from projections.views import (
-    INSTANT,
     REPORTS_VIEW,
     CurrentRows,
     OutcomeRow,
@@ -504,19 +503,15 @@ class PostgresReportViewStore(ReportViewStore):
             )
         where, params = _subject_filter(key)
         statement = self._compiled(("current", key.kind), lambda: self._current_statement(where))
-        # Without a split, `week > NULL` matches no week row.
-        split_week, until = None, recent.until
-        if recent.split is not None:
-            split_week, until = recent.split[0], min(until, recent.split[1] - INSTANT)
         arguments = [
             *params,
             *_key_values(key),
             *weeks,
             *params,
             recent.since,
-            until,
+            recent.rows_until,
             *_key_values(key),
-            split_week,
+            recent.weeks_after,  # None: `week > NULL` matches no week row
             *_key_values(key),
             person,
             tenant,

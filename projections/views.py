@@ -190,6 +190,21 @@ class RecentWindow(NamedTuple):
     until: datetime
     split: tuple[date, datetime] | None = None
 
+    @property
+    def weeks_after(self) -> date | None:
+        """The week after which week rows are counted; None: none are."""
+        return None if self.split is None else self.split[0]
+
+    @property
+    def rows_until(self) -> datetime:
+        """The latest outcome time counted from the outcome rows."""
+        return self.until if self.split is None else min(self.until, self.split[1] - INSTANT)
+
+
+def counts_of(row: SubjectRow | WeekBucket) -> list[int]:
+    """A subject's or week's outcome counts in the order of `COUNTED_KINDS`."""
+    return [row.kept, row.kept_late, row.broken, row.lapsed, row.released]
+
 
 def add_counts(counts: dict[OutcomeKind, int], numbers: Iterable[int | None]) -> None:
     """Add counts given in the order of `COUNTED_KINDS` (None for none) to `counts` (per kind,
@@ -322,16 +337,10 @@ class ReportViewStore(ABC):
     def recent_counts(self, key: SubjectKey, window: RecentWindow) -> dict[OutcomeKind, int]:
         """The subject's current outcomes per kind in `window` (see `RecentWindow`), kinds
         with none left out."""
-        if window.split is None:
-            return self.subject_outcome_counts(key, window.since, window.until)
-        week, end = window.split
-        counts = self.subject_outcome_counts(key, window.since, min(window.until, end - INSTANT))
-        for row in self.subject_weeks(key, week + WEEK, date.max):
-            bucket = row.bucket
-            add_counts(
-                counts,
-                (bucket.kept, bucket.kept_late, bucket.broken, bucket.lapsed, bucket.released),
-            )
+        counts = self.subject_outcome_counts(key, window.since, window.rows_until)
+        if window.weeks_after is not None:
+            for row in self.subject_weeks(key, window.weeks_after + WEEK, date.max):
+                add_counts(counts, counts_of(row.bucket))
         return counts
 
     @abstractmethod
