@@ -226,6 +226,8 @@ _SUBJECT_FILTERS: Final = {
     "pair": SQL("tenant = %s AND promiser = %s AND promisee = %s"),
     "category": SQL("tenant = %s AND promiser = %s AND category = %s"),
 }
+# A subject's own rows (subject and week rows), by its key's values.
+_SUBJECT_KEY: Final = SQL("tenant = %s AND kind = %s AND person = %s AND other = %s")
 # A subject's current outcomes per kind with outcome time in (%s, %s]: a report's recent tally.
 _RECENT_COUNTS: Final = SQL(
     "SELECT kind, count(*) AS n FROM {outcomes} WHERE {where} AND replaced_at IS NULL "
@@ -479,9 +481,7 @@ class PostgresReportViewStore(ReportViewStore):
         return list(map(_promise_row, self._query(statement, params)))
 
     def subject_weeks(self, key: SubjectKey, first: date, last: date) -> list[WeekRow]:
-        where = SQL(
-            "tenant = %s AND kind = %s AND person = %s AND other = %s AND week BETWEEN %s AND %s"
-        )
+        where = SQL("{} AND week BETWEEN %s AND %s").format(_SUBJECT_KEY)
         statement = self._compiled(
             ("weeks",),
             lambda: SQL("{} ORDER BY week").format(self._t(WEEKS).select(self._schema, where)),
@@ -552,7 +552,7 @@ class PostgresReportViewStore(ReportViewStore):
         def name(table: _Table) -> Identifier:
             return Identifier(self._schema, self._t(table).name)
 
-        key = SQL("tenant = %s AND kind = %s AND person = %s AND other = %s")
+        key = _SUBJECT_KEY
         return SQL(
             "SELECT {subject}, {person}, {tenant}, "
             "(SELECT json_agg({promise} ORDER BY due_at NULLS LAST, key) FROM {promises} "
