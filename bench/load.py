@@ -1,4 +1,12 @@
-"""A small closed-loop HTTP load generator: keep-alive connections in several processes."""
+"""A small HTTP load generator: keep-alive connections in several processes.
+
+Closed loop by default: each connection sends its next request as soon as the last one is
+answered, so the server is kept saturated and latency is what a queue of that many callers
+sees. With `rate`, each connection instead sends on a fixed schedule (the connections evenly
+out of phase, `rate` requests per second in all), and a request's latency runs from when it
+was due, not from when it went out: one answered late delays the ones after it, and that
+wait is counted (no coordinated omission).
+"""
 
 from __future__ import annotations
 
@@ -35,6 +43,8 @@ def _worker(
     seconds: float,
     threads: int,
     out: multiprocessing.Queue[Any],
+    *,
+    pacing: tuple[float, float] | None,
 ) -> None:
     parts = urlsplit(base)
     host = parts.hostname or "127.0.0.1"
@@ -43,9 +53,11 @@ def _worker(
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
     counter = iter(range(len(requests)))
+    first = time.perf_counter()
 
-    def loop() -> None:
+    def loop(thread: int) -> None:
         conn = http.client.HTTPConnection(host, parts.port, timeout=30)
+        sent = 0
         while time.monotonic() < deadline:
             with lock:
                 index = next(counter, None)
@@ -53,6 +65,12 @@ def _worker(
                 break
             path, body, headers = requests[index]
             started = time.perf_counter()
+            if pacing is not None:
+                # (interval between one connection's requests, offset of this process)
+                interval, offset = pacing
+                started = first + offset + interval * (sent + thread / threads)
+                sent += 1
+                time.sleep(max(started - time.perf_counter(), 0.0))
             conn.request("POST" if body else "GET", path, body=body or None, headers=headers)
             response = conn.getresponse()
             response.read()
@@ -63,7 +81,7 @@ def _worker(
         conn.close()
 
     started = time.monotonic()
-    pool = [threading.Thread(target=loop) for _ in range(threads)]
+    pool = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
     for thread in pool:
         thread.start()
     for thread in pool:
@@ -72,15 +90,30 @@ def _worker(
 
 
 def run_load(
-    base: str, requests: Sequence[Request], *, seconds: float, processes: int = 2, threads: int = 8
+    base: str,
+    requests: Sequence[Request],
+    *,
+    seconds: float,
+    processes: int = 2,
+    threads: int = 8,
+    rate: float | None = None,
 ) -> LoadResult:
-    """Send `requests` (each once, split across processes) for at most `seconds`."""
+    """Send `requests` (each once, split across processes) for at most `seconds`, closed
+    loop or, with `rate`, `rate` requests per second on a fixed schedule."""
     out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     share = len(requests) // processes
+    connections = processes * threads
     workers = [
         multiprocessing.Process(
             target=_worker,
-            args=(base, requests[i * share : (i + 1) * share], seconds, threads, out),
+            args=(
+                base,
+                requests[i * share : (i + 1) * share],
+                seconds,
+                threads,
+                out,
+            ),
+            kwargs={"pacing": None if rate is None else (connections / rate, i / rate)},
         )
         for i in range(processes)
     ]
