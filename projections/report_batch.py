@@ -47,8 +47,9 @@ from projections.views import (
     timezone_of,
 )
 
-# An outcome's kind counts at its index in the rows' count fields.
+# An outcome's kind counts at its index in the rows' count fields, which are named as the kinds.
 _INDEX: Final = {kind: i for i, kind in enumerate(COUNTED_KINDS)}
+_COUNT_FIELDS: Final = tuple(kind.value for kind in COUNTED_KINDS)
 
 
 class Weighed(NamedTuple):
@@ -92,6 +93,10 @@ class _OutcomeTally(RunningSums):
                 self.shift(outcome.at, outcome.change, mass, outcome.half_life)
             else:
                 self.shift(outcome.at, -outcome.change, -mass, outcome.half_life)
+
+    def counted(self) -> dict[str, int]:
+        """The counts as the rows' count fields."""
+        return dict(zip(_COUNT_FIELDS, self.counts, strict=True))
 
 
 class SubjectTally(_OutcomeTally):
@@ -147,17 +152,12 @@ class SubjectTally(_OutcomeTally):
         if not self.changed:
             return self.row
         self.changed = False
-        kept, kept_late, broken, lapsed, released = self.counts
         self.row = built(
             SubjectRow,
             {
                 "key": self.key,
                 "made": self.made,
-                "kept": kept,
-                "kept_late": kept_late,
-                "broken": broken,
-                "lapsed": lapsed,
-                "released": released,
+                **self.counted(),
                 "renegotiated": self.renegotiated,
                 "sums": self.frozen_sums(),
                 "streak": self.streak if self.fold is None else self.fold.state(),
@@ -195,18 +195,7 @@ class WeekTally(_OutcomeTally):
         if self.bucket is not None and not self.changed:
             return self.bucket
         self.changed = False
-        kept, kept_late, broken, lapsed, released = self.counts
-        self.bucket = built(
-            WeekBucket,
-            {
-                "kept": kept,
-                "kept_late": kept_late,
-                "broken": broken,
-                "lapsed": lapsed,
-                "released": released,
-                "sums": self.frozen_sums(),
-            },
-        )
+        self.bucket = built(WeekBucket, {**self.counted(), "sums": self.frozen_sums()})
         return self.bucket
 
 
