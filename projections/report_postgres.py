@@ -552,7 +552,6 @@ class PostgresReportViewStore(ReportViewStore):
         def name(table: _Table) -> Identifier:
             return Identifier(self._schema, self._t(table).name)
 
-        key = _SUBJECT_KEY
         return SQL(
             "SELECT {subject}, {person}, {tenant}, "
             "(SELECT json_agg({promise} ORDER BY due_at NULLS LAST, key) FROM {promises} "
@@ -575,12 +574,12 @@ class PostgresReportViewStore(ReportViewStore):
             week=rows(WEEKS),
             weeks=name(WEEKS),
             counts=_RECENT_COUNTS.format(outcomes=name(OUTCOMES), where=where),
-            week_counts=_RECENT_WEEKS.format(weeks=name(WEEKS), key=key),
+            week_counts=_RECENT_WEEKS.format(weeks=name(WEEKS), key=_SUBJECT_KEY),
             subjects=name(SUBJECTS),
             people=name(PEOPLE),
             tenants=name(TENANTS),
             where=where,
-            key=key,
+            key=_SUBJECT_KEY,
         )
 
     def _compiled(self, name: tuple[Any, ...], build: Callable[[], Composed]) -> bytes:
