@@ -278,7 +278,8 @@ class ReportProjection:
         tz = batch.timezone(row.tenant, row.promiser)
         policy = batch.policy(row.tenant)
         # The same for each of the promise's subjects: worked out once.
-        outcome, at, week = scored(new), new.at.astimezone(UTC), week_start(new.at, tz)
+        outcome, at = scored(new), new.at.astimezone(UTC)
+        week = week_start(at, tz)
         weighed = Weighed.of(kind, new.at, policy)
         if old is not None:
             was, old_week = scored(old), week_start(old.at, tz)
